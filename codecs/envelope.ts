@@ -1,0 +1,76 @@
+import { createHash, randomFillSync } from "node:crypto";
+
+/**
+ * Envelope format 1: every stored value is one Redis string laid out as
+ *
+ *   offset size field
+ *   0      1    magic 0xFE (never the first byte of UTF-8 text, so a 0.2.2 JSON value is told apart)
+ *   1      1    envelope format version (1)
+ *   2      1    codec id (1 json, 2 superjson, 3 msgpack, 128-255 custom)
+ *   3      1    flags (bit 0: payload is deflate-raw compressed)
+ *   4      4    schema version, uint32 big-endian
+ *   8      4    saga version, uint32 big-endian (authoritative over the payload's copy)
+ *   12     8    write token: random per write, lets a re-sent write recognise itself
+ *   20     8    saga id fingerprint: first 8 bytes of SHA-1(UTF-8 saga id)
+ *   28     ...  payload (codec output, possibly compressed)
+ *
+ * The Lua scripts read the same offsets; golden tests pin them.
+ */
+export const ENVELOPE_MAGIC = 0xfe;
+export const ENVELOPE_FORMAT_VERSION = 1;
+export const HEADER_SIZE = 28;
+export const FLAG_DEFLATE = 0x01;
+export const KNOWN_FLAGS = FLAG_DEFLATE;
+
+export const OFFSET = {
+  magic: 0,
+  format: 1,
+  codec: 2,
+  flags: 3,
+  schemaVersion: 4,
+  sagaVersion: 8,
+  token: 12,
+  fingerprint: 20,
+  payload: HEADER_SIZE,
+} as const;
+
+export interface EnvelopeHeader {
+  format: number;
+  codecId: number;
+  flags: number;
+  schemaVersion: number;
+  sagaVersion: number;
+}
+
+export function isEnvelope(bytes: Buffer): boolean {
+  return bytes.length > 0 && bytes[0] === ENVELOPE_MAGIC;
+}
+
+export function sagaIdFingerprint(sagaId: string): Buffer {
+  return createHash("sha1").update(sagaId, "utf8").digest().subarray(0, 8);
+}
+
+/** Fill the reserved first HEADER_SIZE bytes of `buffer`, including a fresh write token. */
+export function writeHeader(buffer: Buffer, header: Omit<EnvelopeHeader, "format">, fingerprint: Buffer): Buffer {
+  buffer[OFFSET.magic] = ENVELOPE_MAGIC;
+  buffer[OFFSET.format] = ENVELOPE_FORMAT_VERSION;
+  buffer[OFFSET.codec] = header.codecId;
+  buffer[OFFSET.flags] = header.flags;
+  buffer.writeUInt32BE(header.schemaVersion, OFFSET.schemaVersion);
+  buffer.writeUInt32BE(header.sagaVersion, OFFSET.sagaVersion);
+  randomFillSync(buffer, OFFSET.token, 8);
+  fingerprint.copy(buffer, OFFSET.fingerprint);
+  return buffer;
+}
+
+/** Read the header of a buffer that starts with the magic byte; returns null when it is too short. */
+export function readHeader(bytes: Buffer): EnvelopeHeader | null {
+  if (bytes.length < HEADER_SIZE) return null;
+  return {
+    format: bytes[OFFSET.format]!,
+    codecId: bytes[OFFSET.codec]!,
+    flags: bytes[OFFSET.flags]!,
+    schemaVersion: bytes.readUInt32BE(OFFSET.schemaVersion),
+    sagaVersion: bytes.readUInt32BE(OFFSET.sagaVersion),
+  };
+}

@@ -1,0 +1,132 @@
+import { deflateRawSync, inflateRawSync } from "node:zlib";
+import { DecodeError, InvalidOptionsError, StateTooLargeError } from "../src/errors";
+import { nonNegativeInteger } from "../src/options";
+import type { SagaCodec } from "./codec";
+import { BUILT_IN_CODECS, type BuiltInCodecName } from "./index";
+import {
+  ENVELOPE_FORMAT_VERSION,
+  FLAG_DEFLATE,
+  HEADER_SIZE,
+  KNOWN_FLAGS,
+  isEnvelope,
+  readHeader,
+  sagaIdFingerprint,
+  writeHeader,
+} from "./envelope";
+import { reviveMetadataDates } from "./saga-dates";
+
+export interface SerializerOptions {
+  /** Codec used for writes. Every built-in codec is always readable. */
+  codec?: BuiltInCodecName | SagaCodec;
+  /** Compress payloads larger than this many bytes with deflate-raw level 1; 0 turns compression off. */
+  compressAboveBytes?: number;
+  /** Largest payload (uncompressed) accepted on write and produced on read. */
+  maxStateBytes?: number;
+}
+
+export const DEFAULT_COMPRESS_ABOVE_BYTES = 16 * 1024;
+export const DEFAULT_MAX_STATE_BYTES = 8 * 1024 * 1024;
+
+export interface DecodedValue {
+  state: Record<string, unknown>;
+  /** Schema version recorded in the envelope; undefined for a 0.2.2 value (no envelope). */
+  schemaVersion: number | undefined;
+  /** Saga version from the envelope header; undefined for a 0.2.2 value. */
+  sagaVersion: number | undefined;
+}
+
+export class EnvelopeSerializer {
+  readonly writeCodec: SagaCodec;
+  private readonly codecsById = new Map<number, SagaCodec>();
+  private readonly compressAboveBytes: number;
+  readonly maxStateBytes: number;
+
+  constructor(options: SerializerOptions = {}) {
+    for (const codec of Object.values(BUILT_IN_CODECS)) this.codecsById.set(codec.id, codec);
+    const codec = options.codec ?? "json";
+    if (typeof codec === "string") {
+      const builtIn = BUILT_IN_CODECS[codec];
+      if (!builtIn) throw new InvalidOptionsError(`Unknown codec "${codec}" (expected json, superjson or msgpack)`);
+      this.writeCodec = builtIn;
+    } else {
+      if (!Number.isInteger(codec.id) || codec.id < 128 || codec.id > 255) {
+        throw new InvalidOptionsError(`Custom codec "${codec.name}" needs an id from 128 to 255 (1-127 are reserved), got ${codec.id}`);
+      }
+      this.writeCodec = codec;
+      this.codecsById.set(codec.id, codec);
+    }
+    this.compressAboveBytes = nonNegativeInteger("compressAboveBytes", options.compressAboveBytes ?? DEFAULT_COMPRESS_ABOVE_BYTES);
+    this.maxStateBytes = nonNegativeInteger("maxStateBytes", options.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES);
+  }
+
+  encode(sagaName: string, state: unknown, meta: { sagaId: string; sagaVersion: number; schemaVersion: number }): Buffer {
+    let buffer = this.writeCodec.encode(state, HEADER_SIZE);
+    const payloadSize = buffer.length - HEADER_SIZE;
+    if (payloadSize > this.maxStateBytes) throw new StateTooLargeError(sagaName, payloadSize, this.maxStateBytes);
+    let flags = 0;
+    if (this.compressAboveBytes > 0 && payloadSize > this.compressAboveBytes) {
+      const compressed = deflateRawSync(buffer.subarray(HEADER_SIZE), { level: 1 });
+      if (compressed.length < payloadSize) {
+        const packed = Buffer.allocUnsafe(HEADER_SIZE + compressed.length);
+        compressed.copy(packed, HEADER_SIZE);
+        buffer = packed;
+        flags |= FLAG_DEFLATE;
+      }
+    }
+    return writeHeader(
+      buffer,
+      { codecId: this.writeCodec.id, flags, schemaVersion: meta.schemaVersion, sagaVersion: meta.sagaVersion },
+      sagaIdFingerprint(meta.sagaId),
+    );
+  }
+
+  /** Decode stored bytes; every failure is a DecodeError naming `key`. */
+  decode(key: string, bytes: Buffer): DecodedValue {
+    if (!isEnvelope(bytes)) return { state: decodeLegacy(key, bytes), schemaVersion: undefined, sagaVersion: undefined };
+    const header = readHeader(bytes);
+    if (!header) throw new DecodeError(key, `envelope shorter than its ${HEADER_SIZE}-byte header`);
+    if (header.format !== ENVELOPE_FORMAT_VERSION) {
+      throw new DecodeError(key, `envelope format ${header.format} is not supported by this version (reads format ${ENVELOPE_FORMAT_VERSION})`);
+    }
+    if ((header.flags & ~KNOWN_FLAGS) !== 0) throw new DecodeError(key, `unknown envelope flags 0x${header.flags.toString(16)}`);
+    const codec = this.codecsById.get(header.codecId);
+    if (!codec) throw new DecodeError(key, `unknown codec id ${header.codecId}`);
+    let payload = bytes.subarray(HEADER_SIZE);
+    if (header.flags & FLAG_DEFLATE) {
+      try {
+        payload = inflateRawSync(payload, { maxOutputLength: this.maxStateBytes });
+      } catch (error) {
+        throw new DecodeError(key, `compressed payload is corrupt or inflates past ${this.maxStateBytes} bytes`, { cause: error });
+      }
+    }
+    let state: unknown;
+    try {
+      state = codec.decode(payload);
+    } catch (error) {
+      throw new DecodeError(key, `${codec.name} payload is corrupt: ${(error as Error)?.message}`, { cause: error });
+    }
+    return { state: asStateObject(key, state), schemaVersion: header.schemaVersion, sagaVersion: header.sagaVersion };
+  }
+}
+
+/** A value written by @saga-bus/store-redis 0.2.2: plain JSON with ISO date strings. */
+function decodeLegacy(key: string, bytes: Buffer): Record<string, unknown> {
+  const first = bytes.length > 0 ? bytes[0]! : -1;
+  if (first !== 0x7b /* { */ && first !== 0x20 && first !== 0x0a && first !== 0x0d && first !== 0x09) {
+    throw new DecodeError(key, bytes.length === 0 ? "empty value" : `unknown value format (first byte 0x${first.toString(16)})`);
+  }
+  let state: unknown;
+  try {
+    state = JSON.parse(bytes.toString("utf8"));
+  } catch (error) {
+    throw new DecodeError(key, `legacy JSON value is corrupt: ${(error as Error).message}`, { cause: error });
+  }
+  return asStateObject(key, reviveMetadataDates(state));
+}
+
+function asStateObject(key: string, state: unknown): Record<string, unknown> {
+  if (state === null || typeof state !== "object" || Array.isArray(state)) {
+    throw new DecodeError(key, "payload is not an object");
+  }
+  return state as Record<string, unknown>;
+}

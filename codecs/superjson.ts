@@ -1,0 +1,10 @@
+import superjson from "superjson";
+import { stringWithReserve, type SagaCodec } from "./codec";
+
+/** SuperJSON: JSON text that keeps Date, Map, Set, BigInt, undefined and NaN. */
+export const superjsonCodec: SagaCodec = {
+  id: 2,
+  name: "superjson",
+  encode: (state, reserve) => stringWithReserve(superjson.stringify(state), reserve),
+  decode: (payload) => superjson.parse(payload.toString("utf8")),
+};

@@ -1,0 +1,62 @@
+/**
+ * The narrow contract every engine implements (Redis, in-memory). Engines
+ * move bytes and run the compare-and-set; they know nothing of codecs,
+ * registries or state shapes. One shared contract-test suite runs against each.
+ */
+export const WriteStatus = {
+  Written: 1,
+  /** The stored value already carries this write's token: a re-sent write that had landed. */
+  AlreadyWritten: 2,
+  Conflict: 0,
+  NotFound: -1,
+  Exists: -2,
+  SchemaAhead: -3,
+  OtherSaga: -4,
+  Unreadable: -5,
+} as const;
+export type WriteStatus = (typeof WriteStatus)[keyof typeof WriteStatus];
+
+export interface WriteResult {
+  status: WriteStatus;
+  /** Version stored before this write (meaningful unless NotFound/Unreadable). */
+  storedVersion: number;
+  /** Schema version stored before this write (0 for a 0.2.2 value). */
+  storedSchemaVersion: number;
+  /** PTTL of the value before the write: -2 missing, -1 no expiry, else milliseconds. */
+  previousTtlMs: number;
+}
+
+export interface WriteRequest {
+  key: string;
+  envelope: Buffer;
+  /** Stored version the write requires; -1 means the key must not exist. */
+  expectedVersion: number;
+  /** 0 = no expiry (an existing expiry is removed). */
+  ttlMs: number;
+}
+
+export const DeleteStatus = { Deleted: 1, Missing: 0, OtherSaga: -4, Unreadable: -5 } as const;
+export type DeleteStatus = (typeof DeleteStatus)[keyof typeof DeleteStatus];
+
+export interface SagaBackend {
+  /** Incremented whenever the connection dropped; a write whose reply spans a change may have been re-sent. */
+  readonly connectionEpoch: number;
+  initialize(): Promise<void>;
+  close(): Promise<void>;
+
+  getValue(key: string): Promise<Buffer | null>;
+  getIndex(key: string): Promise<string | null>;
+  /** Atomic compare-and-set of one value key (see src/lua/write.lua for the exact rules). */
+  writeValue(request: WriteRequest): Promise<WriteResult>;
+  /** Point an index key at a correlation id (insert); ttlMs 0 = no expiry. */
+  setIndex(key: string, correlationId: string, ttlMs: number): Promise<void>;
+  /** Set an index key's value and TTL only if it is missing or already points at `correlationId` (src/lua/refresh-index.lua). */
+  refreshIndex(key: string, correlationId: string, ttlMs: number): Promise<void>;
+  /** Give an index key the expiry its value has: -1 = none, else milliseconds. */
+  alignIndexTtl(key: string, ttlMs: number): Promise<void>;
+  deleteIndex(key: string): Promise<void>;
+  /** Remove and return a value (GETDEL). */
+  takeValue(key: string): Promise<Buffer | null>;
+  /** Delete a value only when it belongs to `sagaId`. */
+  deleteValueOf(key: string, sagaId: string): Promise<DeleteStatus>;
+}

@@ -1,0 +1,138 @@
+import { DeleteStatus, WriteStatus, type SagaBackend, type WriteRequest, type WriteResult } from "../backend";
+import { ENVELOPE_FORMAT_VERSION, HEADER_SIZE, OFFSET, isEnvelope, sagaIdFingerprint } from "../../codecs/envelope";
+
+interface Entry {
+  bytes: Buffer;
+  /** Epoch milliseconds; 0 = no expiry. */
+  expiresAt: number;
+}
+
+interface StoredIdentity {
+  version: number;
+  schemaVersion: number;
+  fingerprint: Buffer;
+  token: Buffer | undefined;
+}
+
+/**
+ * The embedded engine: the same bytes and the same compare-and-set rules as
+ * src/lua/write.lua, kept in a Map. Expired entries vanish on access.
+ */
+export class MemoryBackend implements SagaBackend {
+  readonly connectionEpoch = 0;
+  private readonly entries = new Map<string, Entry>();
+
+  async initialize(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.entries.clear();
+  }
+
+  async getValue(key: string): Promise<Buffer | null> {
+    const entry = this.live(key);
+    return entry ? Buffer.from(entry.bytes) : null;
+  }
+
+  async getIndex(key: string): Promise<string | null> {
+    return this.live(key)?.bytes.toString("utf8") ?? null;
+  }
+
+  async writeValue({ key, envelope, expectedVersion, ttlMs }: WriteRequest): Promise<WriteResult> {
+    const entry = this.live(key);
+    const store = () => this.entries.set(key, { bytes: Buffer.from(envelope), expiresAt: ttlMs > 0 ? Date.now() + ttlMs : 0 });
+    if (!entry) {
+      if (expectedVersion !== -1) return result(WriteStatus.NotFound, 0, 0, -2);
+      store();
+      return result(WriteStatus.Written, 0, 0, -2);
+    }
+    const previousTtlMs = entry.expiresAt ? Math.max(1, entry.expiresAt - Date.now()) : -1;
+    const stored = identityOf(entry.bytes);
+    if (!stored) return result(WriteStatus.Unreadable, 0, 0, previousTtlMs);
+    const { version, schemaVersion } = stored;
+    if (stored.token?.equals(envelope.subarray(OFFSET.token, OFFSET.token + 8))) {
+      return result(WriteStatus.AlreadyWritten, version, schemaVersion, previousTtlMs);
+    }
+    if (expectedVersion === -1) return result(WriteStatus.Exists, version, schemaVersion, previousTtlMs);
+    if (!stored.fingerprint.equals(envelope.subarray(OFFSET.fingerprint, OFFSET.fingerprint + 8))) {
+      return result(WriteStatus.OtherSaga, version, schemaVersion, previousTtlMs);
+    }
+    if (schemaVersion > envelope.readUInt32BE(OFFSET.schemaVersion)) {
+      return result(WriteStatus.SchemaAhead, version, schemaVersion, previousTtlMs);
+    }
+    if (version !== expectedVersion) return result(WriteStatus.Conflict, version, schemaVersion, previousTtlMs);
+    store();
+    return result(WriteStatus.Written, version, schemaVersion, previousTtlMs);
+  }
+
+  async setIndex(key: string, correlationId: string, ttlMs: number): Promise<void> {
+    this.entries.set(key, { bytes: Buffer.from(correlationId, "utf8"), expiresAt: ttlMs > 0 ? Date.now() + ttlMs : 0 });
+  }
+
+  async refreshIndex(key: string, correlationId: string, ttlMs: number): Promise<void> {
+    const current = await this.getIndex(key);
+    if (current === null || current === correlationId) await this.setIndex(key, correlationId, ttlMs);
+  }
+
+  async alignIndexTtl(key: string, ttlMs: number): Promise<void> {
+    const entry = this.live(key);
+    if (entry) entry.expiresAt = ttlMs > 0 ? Date.now() + ttlMs : 0;
+  }
+
+  async deleteIndex(key: string): Promise<void> {
+    this.entries.delete(key);
+  }
+
+  async takeValue(key: string): Promise<Buffer | null> {
+    const entry = this.live(key);
+    this.entries.delete(key);
+    return entry?.bytes ?? null;
+  }
+
+  async deleteValueOf(key: string, sagaId: string): Promise<DeleteStatus> {
+    const entry = this.live(key);
+    if (!entry) return DeleteStatus.Missing;
+    const stored = identityOf(entry.bytes);
+    if (!stored) return DeleteStatus.Unreadable;
+    if (!stored.fingerprint.equals(sagaIdFingerprint(sagaId))) return DeleteStatus.OtherSaga;
+    this.entries.delete(key);
+    return DeleteStatus.Deleted;
+  }
+
+  private live(key: string): Entry | undefined {
+    const entry = this.entries.get(key);
+    if (entry && entry.expiresAt !== 0 && entry.expiresAt <= Date.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+}
+
+function result(status: WriteStatus, storedVersion: number, storedSchemaVersion: number, previousTtlMs: number): WriteResult {
+  return { status, storedVersion, storedSchemaVersion, previousTtlMs };
+}
+
+/** What write.lua reads from a stored value; undefined when it is unreadable. */
+function identityOf(bytes: Buffer): StoredIdentity | undefined {
+  if (isEnvelope(bytes)) {
+    if (bytes.length < HEADER_SIZE || bytes[OFFSET.format] !== ENVELOPE_FORMAT_VERSION) return undefined;
+    return {
+      version: bytes.readUInt32BE(OFFSET.sagaVersion),
+      schemaVersion: bytes.readUInt32BE(OFFSET.schemaVersion),
+      token: bytes.subarray(OFFSET.token, OFFSET.token + 8),
+      fingerprint: bytes.subarray(OFFSET.fingerprint, OFFSET.fingerprint + 8),
+    };
+  }
+  let doc: any;
+  try {
+    doc = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  if (doc === null || typeof doc !== "object") return undefined;
+  const metadata = doc.metadata !== null && typeof doc.metadata === "object" ? doc.metadata : {};
+  const id = typeof metadata.sagaId === "string" ? metadata.sagaId : doc.id;
+  if (typeof id !== "string") return undefined;
+  const version = typeof metadata.version === "number" ? metadata.version : typeof doc.version === "number" ? doc.version : 0;
+  return { version, schemaVersion: 0, token: undefined, fingerprint: sagaIdFingerprint(id) };
+}

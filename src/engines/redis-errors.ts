@@ -1,0 +1,20 @@
+import { RedisCommandError, RedisUnavailableError, type SagaStoreError } from "../errors";
+
+/** Error replies meaning the server did not run the command and may accept it soon. */
+const TRANSIENT_REPLIES = /^(LOADING|TRYAGAIN|CLUSTERDOWN|READONLY|MASTERDOWN|BUSY)\b/;
+
+/**
+ * Map an ioredis failure to a typed store error. A reply error proves the
+ * command was refused (nothing applied); a connection-level failure after
+ * sending leaves a write's outcome unknown.
+ */
+export function toStoreError(error: unknown, operation: string, key: string | undefined, isWrite: boolean): SagaStoreError {
+  const err = error as Error & { name?: string; code?: string };
+  if (err?.name === "ReplyError") {
+    if (TRANSIENT_REPLIES.test(err.message)) return new RedisUnavailableError(operation, key, false, { cause: error });
+    return new RedisCommandError(operation, key, { cause: error });
+  }
+  // "Stream isn't writeable" means the command never left the client.
+  const neverSent = typeof err?.message === "string" && err.message.includes("Stream isn't writeable");
+  return new RedisUnavailableError(operation, key, isWrite && !neverSent, { cause: error });
+}

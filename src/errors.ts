@@ -1,0 +1,175 @@
+/**
+ * Every failure the store reports is one of these classes. Each carries a
+ * stable `code` so callers can branch without matching on message text.
+ */
+export type SagaStoreErrorCode =
+  | "SAGA_CONFLICT"
+  | "SAGA_ALREADY_EXISTS"
+  | "SAGA_NOT_FOUND"
+  | "INVALID_KEY"
+  | "INVALID_STATE"
+  | "INVALID_OPTIONS"
+  | "DECODE_FAILED"
+  | "STATE_TOO_LARGE"
+  | "STORE_NOT_INITIALIZED"
+  | "REDIS_UNAVAILABLE"
+  | "REDIS_COMMAND_FAILED"
+  | "WRITE_OUTCOME_UNKNOWN";
+
+export abstract class SagaStoreError extends Error {
+  abstract readonly code: SagaStoreErrorCode;
+  /** True when the same call may succeed if simply repeated later. */
+  readonly retryable: boolean = false;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * The stored version is not the one the caller loaded. Retrying the same
+ * write cannot succeed: reload, re-apply, save again (or use `modify`).
+ */
+export class ConcurrencyError extends SagaStoreError {
+  readonly code = "SAGA_CONFLICT" as const;
+  constructor(
+    readonly sagaId: string,
+    readonly expectedVersion: number,
+    readonly actualVersion: number,
+    readonly sagaName?: string,
+  ) {
+    super(
+      `Optimistic concurrency conflict on saga ${sagaName ?? ""}${sagaName ? "/" : ""}${sagaId}: ` +
+        `expected version ${expectedVersion}, stored version is ${actualVersion}`,
+    );
+  }
+}
+
+export class SagaAlreadyExistsError extends SagaStoreError {
+  readonly code = "SAGA_ALREADY_EXISTS" as const;
+  constructor(
+    readonly sagaName: string,
+    readonly correlationId: string,
+    readonly sagaId: string,
+  ) {
+    super(`Saga ${sagaName} with correlation id "${correlationId}" already exists`);
+  }
+}
+
+export class SagaNotFoundError extends SagaStoreError {
+  readonly code = "SAGA_NOT_FOUND" as const;
+  constructor(
+    readonly sagaName: string,
+    readonly sagaId: string | undefined,
+    readonly correlationId: string | undefined,
+  ) {
+    super(
+      `Saga ${sagaName} not found (` +
+        [sagaId !== undefined ? `id "${sagaId}"` : "", correlationId !== undefined ? `correlation id "${correlationId}"` : ""]
+          .filter(Boolean)
+          .join(", ") +
+        ")",
+    );
+  }
+}
+
+export class InvalidKeyError extends SagaStoreError {
+  readonly code = "INVALID_KEY" as const;
+  constructor(
+    readonly part: "sagaName" | "sagaId" | "correlationId" | "keyPrefix",
+    readonly value: string,
+    reason: string,
+  ) {
+    super(`Invalid ${part} ${JSON.stringify(value.length > 80 ? value.slice(0, 80) + "…" : value)}: ${reason}`);
+  }
+}
+
+export class InvalidStateError extends SagaStoreError {
+  readonly code = "INVALID_STATE" as const;
+  constructor(
+    readonly sagaName: string,
+    reason: string,
+  ) {
+    super(`Invalid state for saga ${sagaName}: ${reason}`);
+  }
+}
+
+export class InvalidOptionsError extends SagaStoreError {
+  readonly code = "INVALID_OPTIONS" as const;
+}
+
+/** Stored bytes that are neither a readable envelope nor a 0.2.2 JSON value. Nothing was written. */
+export class DecodeError extends SagaStoreError {
+  readonly code = "DECODE_FAILED" as const;
+  constructor(
+    readonly key: string,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`Cannot decode stored value at key "${key}": ${reason}`, options);
+  }
+}
+
+export class StateTooLargeError extends SagaStoreError {
+  readonly code = "STATE_TOO_LARGE" as const;
+  constructor(
+    readonly sagaName: string,
+    readonly sizeBytes: number,
+    readonly limitBytes: number,
+    readonly key?: string,
+  ) {
+    super(`State of saga ${sagaName} is ${sizeBytes} bytes encoded, above the limit of ${limitBytes} bytes${key ? ` (key "${key}")` : ""}`);
+  }
+}
+
+export class StoreNotInitializedError extends SagaStoreError {
+  readonly code = "STORE_NOT_INITIALIZED" as const;
+  constructor() {
+    super("Store not initialized: call initialize() first");
+  }
+}
+
+/** The connection failed or the server answered that it cannot serve now (LOADING, TRYAGAIN, CLUSTERDOWN, READONLY, ...). */
+export class RedisUnavailableError extends SagaStoreError {
+  readonly code = "REDIS_UNAVAILABLE" as const;
+  override readonly retryable = true;
+  constructor(
+    readonly operation: string,
+    readonly key: string | undefined,
+    /** False when the server certainly did not run the command (it refused it with an error reply). */
+    readonly mayHaveBeenApplied: boolean,
+    options: { cause: unknown },
+  ) {
+    super(`Redis unavailable during ${operation}${key ? ` on "${key}"` : ""}: ${(options.cause as Error)?.message ?? options.cause}`, options);
+  }
+}
+
+/** Any other error reply from Redis (e.g. OOM under maxmemory noeviction). */
+export class RedisCommandError extends SagaStoreError {
+  readonly code = "REDIS_COMMAND_FAILED" as const;
+  constructor(
+    readonly operation: string,
+    readonly key: string | undefined,
+    options: { cause: unknown },
+  ) {
+    super(`Redis rejected ${operation}${key ? ` on "${key}"` : ""}: ${(options.cause as Error)?.message ?? options.cause}`, options);
+  }
+}
+
+/**
+ * A write was sent, its reply was lost, and what is stored now does not tell
+ * whether it was applied (another writer has written since). The caller must
+ * reload and decide; blindly re-applying could apply a change twice.
+ */
+export class WriteOutcomeUnknownError extends SagaStoreError {
+  readonly code = "WRITE_OUTCOME_UNKNOWN" as const;
+  constructor(
+    readonly sagaName: string,
+    readonly sagaId: string,
+    readonly key: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`Write to saga ${sagaName}/${sagaId} at "${key}" may or may not have been applied: the reply was lost and the saga has changed since`, options);
+  }
+}

@@ -1,0 +1,9 @@
+export { RedisSagaStore, type RedisSagaStoreOptions } from "./redis-store";
+export { InMemorySagaStore } from "./memory-store";
+export { SagaStore, type SagaStoreOptions } from "./store";
+export * from "./errors";
+export type { SagaState, SagaMetadata, AnySagaState } from "./state-shape";
+export type { SagaCodec } from "../codecs/codec";
+export { jsonCodec, superjsonCodec, msgpackCodec, type BuiltInCodecName } from "../codecs/index";
+export { DEFAULT_COMPRESS_ABOVE_BYTES, DEFAULT_MAX_STATE_BYTES } from "../codecs/serializer";
+export { ENVELOPE_FORMAT_VERSION, HEADER_SIZE as ENVELOPE_HEADER_SIZE } from "../codecs/envelope";

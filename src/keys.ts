@@ -1,0 +1,59 @@
+import { InvalidKeyError } from "./errors";
+
+/**
+ * Key layout (format 1, compatible with 0.2.2 for ordinary ids):
+ *   value: {prefix}saga:{sagaName}:{escapedCorrelationId}
+ *   index: {prefix}saga:{sagaName}:idx:id:{sagaId}
+ *
+ * The index namespace `idx:` is reserved, so a correlation id that starts with
+ * `idx:` (or with the escape character `%`) has its first character
+ * percent-encoded. Saga names may not contain `:`, which keeps names from
+ * bleeding into ids. Ids must be well-formed Unicode, because ioredis encodes
+ * strings as UTF-8 and a lone surrogate would collapse to U+FFFD, making two
+ * different ids share one key.
+ */
+export const MAX_SAGA_NAME_LENGTH = 256;
+export const MAX_ID_BYTES = 1024;
+
+const validatedNames = new Set<string>();
+
+export function assertSagaName(sagaName: string): void {
+  if (validatedNames.has(sagaName)) return;
+  if (typeof sagaName !== "string" || sagaName.length === 0) throw new InvalidKeyError("sagaName", String(sagaName), "must be a non-empty string");
+  if (sagaName.includes(":")) throw new InvalidKeyError("sagaName", sagaName, 'must not contain ":"');
+  if (sagaName.length > MAX_SAGA_NAME_LENGTH) throw new InvalidKeyError("sagaName", sagaName, `longer than ${MAX_SAGA_NAME_LENGTH} characters`);
+  if (!sagaName.isWellFormed()) throw new InvalidKeyError("sagaName", sagaName, "contains a lone surrogate");
+  if (validatedNames.size < 10_000) validatedNames.add(sagaName);
+}
+
+export function assertId(part: "sagaId" | "correlationId", id: string): void {
+  if (typeof id !== "string" || id.length === 0) throw new InvalidKeyError(part, String(id), "must be a non-empty string");
+  // Cheap bound first: a UTF-8 character is at most 3 bytes per UTF-16 unit.
+  if (id.length * 3 > MAX_ID_BYTES && Buffer.byteLength(id) > MAX_ID_BYTES) {
+    throw new InvalidKeyError(part, id, `longer than ${MAX_ID_BYTES} bytes`);
+  }
+  if (!id.isWellFormed()) throw new InvalidKeyError(part, id, "contains a lone surrogate");
+}
+
+export function escapeCorrelationId(correlationId: string): string {
+  const first = correlationId.charCodeAt(0);
+  if (first === 0x25 /* % */) return "%25" + correlationId.slice(1);
+  if (first === 0x69 /* i */ && correlationId.startsWith("idx:")) return "%69" + correlationId.slice(1);
+  return correlationId;
+}
+
+export class KeyLayout {
+  constructor(readonly prefix: string) {}
+
+  valueKey(sagaName: string, correlationId: string): string {
+    assertSagaName(sagaName);
+    assertId("correlationId", correlationId);
+    return `${this.prefix}saga:${sagaName}:${escapeCorrelationId(correlationId)}`;
+  }
+
+  indexKey(sagaName: string, sagaId: string): string {
+    assertSagaName(sagaName);
+    assertId("sagaId", sagaId);
+    return `${this.prefix}saga:${sagaName}:idx:id:${sagaId}`;
+  }
+}

@@ -1,0 +1,91 @@
+--[[
+  Compare-and-set one saga value: read, check, write and set the TTL in one
+  atomic step. Touches exactly one key, so it is safe on Redis Cluster.
+
+  Envelope format 1 offsets (1-based here; codecs/envelope.ts is the spec):
+    byte 1 magic 0xFE, byte 2 format (1), bytes 5-8 schema version,
+    bytes 9-12 saga version, bytes 13-20 write token, bytes 21-28 saga id fingerprint.
+  A value not starting with 0xFE is a 0.2.2 JSON value (read with cjson).
+
+  Input:
+    KEYS[1]  value key
+    ARGV[1]  expected stored saga version; -1 = the key must not exist
+    ARGV[2]  new envelope
+    ARGV[3]  TTL in milliseconds; 0 = no expiry (an existing TTL is removed)
+
+  Output: { status, storedVersion, storedSchemaVersion, previousPttl }
+    status  1  written
+            2  already written: the stored value carries this envelope's write token
+               (our own write landed and its reply was lost; nothing is written again)
+            0  conflict: stored version differs from ARGV[1]
+           -1  not found: ARGV[1] >= 0 and the key is missing
+           -2  exists: ARGV[1] = -1 and the key holds another write
+           -3  schema ahead: the stored schema version is above the new envelope's;
+               newer data is never overwritten by an older writer
+           -4  other saga: the key holds a different saga id
+           -5  unreadable: stored value is neither envelope format 1 nor 0.2.2 JSON
+    storedSchemaVersion is 0 for a 0.2.2 value; previousPttl is -2 when the key was missing.
+]]
+local key = KEYS[1]
+local expected = tonumber(ARGV[1])
+local envelope = ARGV[2]
+local ttl = tonumber(ARGV[3])
+
+local function u32(s, at)
+  local a, b, c, d = string.byte(s, at, at + 3)
+  return ((a * 256 + b) * 256 + c) * 256 + d
+end
+
+local function hex(s)
+  return (string.gsub(s, ".", function(c) return string.format("%02x", string.byte(c)) end))
+end
+
+local function store()
+  if ttl > 0 then
+    redis.call("SET", key, envelope, "PX", ttl)
+  else
+    redis.call("SET", key, envelope)
+  end
+end
+
+local current = redis.call("GET", key)
+if not current then
+  if expected ~= -1 then return { -1, 0, 0, -2 } end
+  store()
+  return { 1, 0, 0, -2 }
+end
+
+local pttl = redis.call("PTTL", key)
+local storedVersion, storedSchema, sameSaga
+if string.byte(current, 1) == 254 then
+  if string.len(current) < 28 or string.byte(current, 2) ~= 1 then return { -5, 0, 0, pttl } end
+  storedSchema = u32(current, 5)
+  storedVersion = u32(current, 9)
+  if string.sub(current, 13, 20) == string.sub(envelope, 13, 20) then
+    return { 2, storedVersion, storedSchema, pttl }
+  end
+  sameSaga = string.sub(current, 21, 28) == string.sub(envelope, 21, 28)
+else
+  local ok, doc = pcall(cjson.decode, current)
+  if not ok or type(doc) ~= "table" then return { -5, 0, 0, pttl } end
+  local meta = doc.metadata
+  local id, version
+  if type(meta) == "table" then
+    id = meta.sagaId
+    version = meta.version
+  end
+  if type(id) ~= "string" then id = doc.id end
+  if type(version) ~= "number" then version = doc.version end
+  if type(version) ~= "number" then version = 0 end
+  if type(id) ~= "string" then return { -5, 0, 0, pttl } end
+  storedSchema = 0
+  storedVersion = version
+  sameSaga = string.sub(redis.sha1hex(id), 1, 16) == hex(string.sub(envelope, 21, 28))
+end
+
+if expected == -1 then return { -2, storedVersion, storedSchema, pttl } end
+if not sameSaga then return { -4, storedVersion, storedSchema, pttl } end
+if storedSchema > u32(envelope, 5) then return { -3, storedVersion, storedSchema, pttl } end
+if storedVersion ~= expected then return { 0, storedVersion, storedSchema, pttl } end
+store()
+return { 1, storedVersion, storedSchema, pttl }

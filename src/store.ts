@@ -1,0 +1,382 @@
+import { EnvelopeSerializer, type SerializerOptions } from "../codecs/serializer";
+import { DeleteStatus, WriteStatus, type SagaBackend, type WriteResult } from "./backend";
+import { BoundedCache } from "./bounded-cache";
+import {
+  ConcurrencyError,
+  DecodeError,
+  InvalidOptionsError,
+  InvalidStateError,
+  SagaAlreadyExistsError,
+  SagaNotFoundError,
+  StoreNotInitializedError,
+  WriteOutcomeUnknownError,
+  RedisUnavailableError,
+} from "./errors";
+import { KeyLayout, assertSagaName } from "./keys";
+import { nonNegativeInteger } from "./options";
+import { backoffMs, sleep } from "./retry";
+import { applyStoredVersion, isCompleted, readCorrelationId, readSagaId, readVersion, withVersion, type AnySagaState } from "./state-shape";
+
+export interface SagaStoreOptions extends SerializerOptions {
+  /** Key prefix for all saga keys (default "saga-bus:"). */
+  keyPrefix?: string;
+  /** TTL in seconds for completed sagas; wins over defaultTtlSeconds once completed (0 = not set). */
+  completedTtlSeconds?: number;
+  /** TTL in seconds applied on every write (0 = no expiry). */
+  defaultTtlSeconds?: number;
+  /** Retries of a call that failed transiently (connection loss, LOADING, TRYAGAIN, ...), and reloads in modify() (default 3). */
+  maxRetries?: number;
+  /** Base delay between those retries in milliseconds, doubled per attempt with jitter (default 100). */
+  retryDelayMs?: number;
+}
+
+/** Envelope schema version written until a saga registry declares versions. */
+const UNREGISTERED_SCHEMA_VERSION = 1;
+const CORRELATION_CACHE_SIZE = 50_000;
+
+/**
+ * The store: the seed README's API and the saga-bus store contract over any
+ * engine. All correctness lives in one atomic compare-and-set per write
+ * (see src/lua/write.lua); this class encodes, retries and keeps indexes.
+ */
+export class SagaStore {
+  private backend: SagaBackend | undefined;
+  private readonly keys: KeyLayout;
+  private readonly serializer: EnvelopeSerializer;
+  private readonly defaultTtlMs: number;
+  private readonly completedTtlMs: number;
+  private readonly maxRetries: number;
+  private readonly retryDelayMs: number;
+  /** index key -> correlation id; the mapping never changes for a live saga, and every use is verified. */
+  private readonly correlationIds = new BoundedCache<string, string>(CORRELATION_CACHE_SIZE);
+
+  /** `openBackend` runs in initialize(); an engine that needs no I/O to start may pass `readyBackend` instead. */
+  constructor(
+    options: SagaStoreOptions,
+    private readonly openBackend: () => SagaBackend,
+    readyBackend?: SagaBackend,
+  ) {
+    this.backend = readyBackend;
+    const keyPrefix = options.keyPrefix ?? "saga-bus:";
+    if (typeof keyPrefix !== "string" || !keyPrefix.isWellFormed()) throw new InvalidOptionsError("keyPrefix must be a well-formed string");
+    this.keys = new KeyLayout(keyPrefix);
+    this.serializer = new EnvelopeSerializer(options);
+    this.defaultTtlMs = nonNegativeInteger("defaultTtlSeconds", options.defaultTtlSeconds ?? 0) * 1000;
+    this.completedTtlMs = nonNegativeInteger("completedTtlSeconds", options.completedTtlSeconds ?? 0) * 1000;
+    this.maxRetries = nonNegativeInteger("maxRetries", options.maxRetries ?? 3);
+    this.retryDelayMs = nonNegativeInteger("retryDelayMs", options.retryDelayMs ?? 100);
+  }
+
+  async initialize(): Promise<void> {
+    if (this.backend) return;
+    const backend = this.openBackend();
+    await backend.initialize();
+    this.backend = backend;
+  }
+
+  async close(): Promise<void> {
+    const backend = this.backend;
+    this.backend = undefined;
+    await backend?.close();
+  }
+
+  // ---- reads ----------------------------------------------------------------
+
+  async findByCorrelationId<T extends AnySagaState = AnySagaState>(sagaName: string, correlationId: string): Promise<T | null> {
+    const state = await this.read(sagaName, correlationId);
+    if (state) {
+      const sagaId = readSagaId(state);
+      if (sagaId !== undefined) this.correlationIds.set(this.keys.indexKey(sagaName, sagaId), correlationId);
+    }
+    return state as T | null;
+  }
+
+  async findById<T extends AnySagaState = AnySagaState>(sagaName: string, sagaId: string): Promise<T | null> {
+    const indexKey = this.keys.indexKey(sagaName, sagaId);
+    const cached = this.correlationIds.get(indexKey);
+    if (cached !== undefined) {
+      const state = await this.read(sagaName, cached);
+      if (state && readSagaId(state) === sagaId) return state as T;
+      this.correlationIds.delete(indexKey);
+    }
+    const correlationId = await this.indexedCorrelationId(indexKey);
+    if (correlationId === null) return null;
+    const state = await this.read(sagaName, correlationId);
+    // A stale index (its saga deleted, the correlation id reused) must never yield another saga.
+    if (!state || readSagaId(state) !== sagaId) return null;
+    this.correlationIds.set(indexKey, correlationId);
+    return state as T;
+  }
+
+  /** saga-bus store contract. */
+  getById<T extends AnySagaState = AnySagaState>(sagaName: string, sagaId: string): Promise<T | null> {
+    return this.findById<T>(sagaName, sagaId);
+  }
+
+  /** saga-bus store contract. */
+  getByCorrelationId<T extends AnySagaState = AnySagaState>(sagaName: string, correlationId: string): Promise<T | null> {
+    return this.findByCorrelationId<T>(sagaName, correlationId);
+  }
+
+  // ---- writes ---------------------------------------------------------------
+
+  /**
+   * Save a state. Its version (`metadata.version`, else `version`) is the one
+   * it was loaded at: absent = a new saga (stored at version 0), a number =
+   * written as version + 1 only if the stored version still matches.
+   * Returns the state as saved, carrying its new version.
+   */
+  async save<T extends AnySagaState>(sagaName: string, state: T): Promise<T> {
+    const sagaId = this.requireSagaId(sagaName, state);
+    const loadedVersion = readVersion(state);
+    const givenCorrelationId = readCorrelationId(state);
+    if (loadedVersion === undefined) {
+      if (givenCorrelationId === undefined) throw new InvalidStateError(sagaName, "a new saga needs a string correlationId");
+      await this.create(sagaName, sagaId, givenCorrelationId, state, 0);
+      return withVersion(state, 0);
+    }
+    const correlationId = givenCorrelationId ?? (await this.correlationIdOf(sagaName, sagaId));
+    await this.replace(sagaName, sagaId, correlationId, state, loadedVersion);
+    return withVersion(state, loadedVersion + 1);
+  }
+
+  /** saga-bus store contract: create a saga; throws SagaAlreadyExistsError when the correlation id is taken. */
+  async insert(sagaName: string, correlationId: string, state: AnySagaState): Promise<void> {
+    const sagaId = this.requireSagaId(sagaName, state);
+    await this.create(sagaName, sagaId, correlationId, state, readVersion(state) ?? 0);
+  }
+
+  /** saga-bus store contract: write `state` as version expectedVersion + 1 if the stored version is expectedVersion. */
+  async update(sagaName: string, state: AnySagaState, expectedVersion: number): Promise<void> {
+    if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
+      throw new InvalidStateError(sagaName, `expectedVersion must be a non-negative integer, got ${expectedVersion}`);
+    }
+    const sagaId = this.requireSagaId(sagaName, state);
+    const correlationId = readCorrelationId(state) ?? (await this.correlationIdOf(sagaName, sagaId));
+    await this.replace(sagaName, sagaId, correlationId, state, expectedVersion);
+  }
+
+  /**
+   * Load, apply `fn`, save; on a version conflict reload and apply `fn` again,
+   * up to maxRetries times. `fn` must be free of side effects it cannot repeat.
+   */
+  async modify<T extends AnySagaState = AnySagaState>(
+    sagaName: string,
+    correlationId: string,
+    fn: (state: T) => T | Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.read(sagaName, correlationId);
+      if (!current) throw new SagaNotFoundError(sagaName, undefined, correlationId);
+      const loadedVersion = readVersion(current) ?? 0;
+      const sagaId = this.requireSagaId(sagaName, current);
+      const next = await fn(current as T);
+      try {
+        await this.replace(sagaName, sagaId, correlationId, next, loadedVersion);
+        return withVersion(next, loadedVersion + 1);
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError) || attempt >= this.maxRetries) throw error;
+        await sleep(backoffMs(this.retryDelayMs, attempt));
+      }
+    }
+  }
+
+  /** Delete by correlation id (the seed README's signature). Returns whether a saga was deleted. */
+  async delete(sagaName: string, correlationId: string): Promise<boolean> {
+    const key = this.keys.valueKey(sagaName, correlationId);
+    const bytes = await this.withRetries(() => this.ready().takeValue(key));
+    if (!bytes) return false;
+    let sagaId: string | undefined;
+    try {
+      sagaId = readSagaId(this.serializer.decode(key, bytes).state);
+    } catch (error) {
+      // The caller asked for this value to go; an unreadable one cannot name its index, which findById ignores anyway.
+      if (!(error instanceof DecodeError)) throw error;
+    }
+    if (sagaId !== undefined) await this.dropIndex(this.keys.indexKey(sagaName, sagaId));
+    return true;
+  }
+
+  /** Delete by saga id. Never deletes another saga, even through a stale index. */
+  async deleteById(sagaName: string, sagaId: string): Promise<boolean> {
+    const indexKey = this.keys.indexKey(sagaName, sagaId);
+    const correlationId = await this.indexedCorrelationId(indexKey);
+    if (correlationId === null) return false;
+    const valueKey = this.keys.valueKey(sagaName, correlationId);
+    const status = await this.withRetries(() => this.ready().deleteValueOf(valueKey, sagaId));
+    if (status === DeleteStatus.Unreadable) throw new DecodeError(valueKey, "stored value is unreadable; not deleted");
+    await this.dropIndex(indexKey);
+    return status === DeleteStatus.Deleted;
+  }
+
+  // ---- internals ------------------------------------------------------------
+
+  private ready(): SagaBackend {
+    if (!this.backend) throw new StoreNotInitializedError();
+    return this.backend;
+  }
+
+  private requireSagaId(sagaName: string, state: AnySagaState): string {
+    assertSagaName(sagaName);
+    if (state === null || typeof state !== "object") throw new InvalidStateError(sagaName, "state must be an object");
+    const sagaId = readSagaId(state);
+    if (sagaId === undefined) throw new InvalidStateError(sagaName, "state needs a string metadata.sagaId (or id)");
+    return sagaId;
+  }
+
+  private async read(sagaName: string, correlationId: string): Promise<AnySagaState | null> {
+    const key = this.keys.valueKey(sagaName, correlationId);
+    const bytes = await this.withRetries(() => this.ready().getValue(key));
+    if (!bytes) return null;
+    const decoded = this.serializer.decode(key, bytes);
+    if (decoded.sagaVersion !== undefined) applyStoredVersion(decoded.state, decoded.sagaVersion);
+    return decoded.state;
+  }
+
+  private indexedCorrelationId(indexKey: string): Promise<string | null> {
+    return this.withRetries(() => this.ready().getIndex(indexKey));
+  }
+
+  private async correlationIdOf(sagaName: string, sagaId: string): Promise<string> {
+    const indexKey = this.keys.indexKey(sagaName, sagaId);
+    const correlationId = this.correlationIds.get(indexKey) ?? (await this.indexedCorrelationId(indexKey));
+    if (correlationId === null) throw new SagaNotFoundError(sagaName, sagaId, undefined);
+    return correlationId;
+  }
+
+  private async dropIndex(indexKey: string): Promise<void> {
+    this.correlationIds.delete(indexKey);
+    await this.withRetries(() => this.ready().deleteIndex(indexKey));
+  }
+
+  private ttlMsFor(state: AnySagaState): number {
+    return this.completedTtlMs > 0 && isCompleted(state) ? this.completedTtlMs : this.defaultTtlMs;
+  }
+
+  /** Insert: the index is written first (in the same round trip), so a crash between the two never hides a saga. */
+  private async create(sagaName: string, sagaId: string, correlationId: string, state: AnySagaState, version: number): Promise<void> {
+    const valueKey = this.keys.valueKey(sagaName, correlationId);
+    const indexKey = this.keys.indexKey(sagaName, sagaId);
+    const ttlMs = this.ttlMsFor(state);
+    const envelope = this.encode(sagaName, sagaId, state, version);
+    const backend = this.ready();
+    const result = await this.sendWrite(sagaName, sagaId, valueKey, () =>
+      Promise.all([backend.setIndex(indexKey, correlationId, ttlMs), backend.writeValue({ key: valueKey, envelope, expectedVersion: -1, ttlMs })]),
+    );
+    if (result.status === WriteStatus.Exists) {
+      await this.dropIndexIfNotOwner(sagaName, sagaId, valueKey, indexKey);
+      throw new SagaAlreadyExistsError(sagaName, correlationId, sagaId);
+    }
+    this.expectWritten(result, sagaName, sagaId, valueKey, -1);
+    this.correlationIds.set(indexKey, correlationId);
+  }
+
+  /** Update: compare-and-set of the value, the index refreshed in the same round trip when a TTL applies. */
+  private async replace(sagaName: string, sagaId: string, correlationId: string, state: AnySagaState, expectedVersion: number): Promise<void> {
+    const valueKey = this.keys.valueKey(sagaName, correlationId);
+    const indexKey = this.keys.indexKey(sagaName, sagaId);
+    const ttlMs = this.ttlMsFor(state);
+    const envelope = this.encode(sagaName, sagaId, state, expectedVersion + 1);
+    const backend = this.ready();
+    const write = () => backend.writeValue({ key: valueKey, envelope, expectedVersion, ttlMs });
+    const result = await this.sendWrite(sagaName, sagaId, valueKey, () =>
+      ttlMs > 0 ? Promise.all([backend.refreshIndex(indexKey, correlationId, ttlMs), write()]) : Promise.all([undefined, write()]),
+    );
+    const written = result.status === WriteStatus.Written || result.status === WriteStatus.AlreadyWritten;
+    if (written && ttlMs === 0 && result.previousTtlMs > 0) {
+      // The value just lost its expiry; its index must not expire alone.
+      await this.withRetries(() => backend.alignIndexTtl(indexKey, -1));
+    } else if (!written && ttlMs > 0 && result.previousTtlMs !== -2) {
+      // The refresh above ran although the write did not: give the index back its value's expiry.
+      await this.withRetries(() => backend.alignIndexTtl(indexKey, result.previousTtlMs));
+    }
+    if (result.status === WriteStatus.NotFound || result.status === WriteStatus.OtherSaga) this.correlationIds.delete(indexKey);
+    this.expectWritten(result, sagaName, sagaId, valueKey, expectedVersion);
+    this.correlationIds.set(indexKey, correlationId);
+  }
+
+  private encode(sagaName: string, sagaId: string, state: AnySagaState, sagaVersion: number): Buffer {
+    try {
+      return this.serializer.encode(sagaName, state, { sagaId, sagaVersion, schemaVersion: UNREGISTERED_SCHEMA_VERSION });
+    } catch (error) {
+      if (error instanceof Error && "code" in error) throw error;
+      throw new InvalidStateError(sagaName, `cannot encode with ${this.serializer.writeCodec.name}: ${(error as Error)?.message}`);
+    }
+  }
+
+  /**
+   * Send a write, retrying transient failures with the same envelope: its
+   * write token makes a repeat of an applied write report AlreadyWritten. A
+   * conflict seen after a reply was lost (a retry, or ioredis re-sending on
+   * reconnect) cannot tell "someone else won" from "we won, then someone
+   * wrote on top", so it is reported as WriteOutcomeUnknownError.
+   */
+  private async sendWrite(
+    sagaName: string,
+    sagaId: string,
+    valueKey: string,
+    send: () => Promise<[unknown, WriteResult]>,
+  ): Promise<WriteResult> {
+    let replyLost = false;
+    for (let attempt = 0; ; attempt++) {
+      const epoch = this.ready().connectionEpoch;
+      try {
+        const [, result] = await send();
+        replyLost ||= this.ready().connectionEpoch !== epoch;
+        if (replyLost && (result.status === WriteStatus.Conflict || result.status === WriteStatus.Exists)) {
+          throw new WriteOutcomeUnknownError(sagaName, sagaId, valueKey);
+        }
+        return result;
+      } catch (error) {
+        if (!(error instanceof RedisUnavailableError) || attempt >= this.maxRetries) {
+          if (replyLost && error instanceof RedisUnavailableError) throw new WriteOutcomeUnknownError(sagaName, sagaId, valueKey, { cause: error });
+          throw error;
+        }
+        replyLost ||= error.mayHaveBeenApplied;
+        await sleep(backoffMs(this.retryDelayMs, attempt));
+      }
+    }
+  }
+
+  private expectWritten(result: WriteResult, sagaName: string, sagaId: string, valueKey: string, expectedVersion: number): void {
+    switch (result.status) {
+      case WriteStatus.Written:
+      case WriteStatus.AlreadyWritten:
+        return;
+      case WriteStatus.Conflict:
+        throw new ConcurrencyError(sagaId, expectedVersion, result.storedVersion, sagaName);
+      case WriteStatus.NotFound:
+      case WriteStatus.OtherSaga:
+        throw new SagaNotFoundError(sagaName, sagaId, undefined);
+      case WriteStatus.Unreadable:
+        throw new DecodeError(valueKey, "stored value is unreadable; not overwritten");
+      default:
+        throw new InvalidStateError(sagaName, `unexpected write status ${result.status} at "${valueKey}"`);
+    }
+  }
+
+  /** After a lost insert race: remove the index written for us unless the winner is the same saga. */
+  private async dropIndexIfNotOwner(sagaName: string, sagaId: string, valueKey: string, indexKey: string): Promise<void> {
+    const bytes = await this.withRetries(() => this.ready().getValue(valueKey));
+    if (!bytes) return;
+    let ownerId: string | undefined;
+    try {
+      ownerId = readSagaId(this.serializer.decode(valueKey, bytes).state);
+    } catch {
+      return;
+    }
+    if (ownerId !== sagaId) await this.dropIndex(indexKey);
+  }
+
+  /** Reads and idempotent index commands: retried on transient failures. */
+  private async withRetries<T>(run: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await run();
+      } catch (error) {
+        if (!(error instanceof RedisUnavailableError) || attempt >= this.maxRetries) throw error;
+        await sleep(backoffMs(this.retryDelayMs, attempt));
+      }
+    }
+  }
+}
