@@ -1,0 +1,51 @@
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { inject } from "vitest";
+import { InMemorySagaStore, RedisSagaStore, type SagaStore, type SagaStoreOptions } from "../../src/index";
+
+/** One isolated store per call: a fresh key prefix, so tests never see each other's keys. */
+export interface EngineUnderTest {
+  name: string;
+  open(options?: SagaStoreOptions): Promise<{ store: SagaStore; prefix: string; redis?: Redis }>;
+  closeAll(): Promise<void>;
+}
+
+export function uniquePrefix(): string {
+  return `t-${randomUUID().slice(0, 8)}:`;
+}
+
+export function memoryEngine(): EngineUnderTest {
+  return {
+    name: "memory",
+    async open(options = {}) {
+      const prefix = options.keyPrefix ?? uniquePrefix();
+      const store = new InMemorySagaStore({ ...options, keyPrefix: prefix });
+      await store.initialize();
+      return { store, prefix };
+    },
+    async closeAll() {},
+  };
+}
+
+export function redisEngine(): EngineUnderTest {
+  const clients: Redis[] = [];
+  return {
+    name: "redis",
+    async open(options = {}) {
+      const redis = new Redis(inject("redisUrl"));
+      clients.push(redis);
+      const prefix = options.keyPrefix ?? uniquePrefix();
+      const store = new RedisSagaStore({ ...options, redis, keyPrefix: prefix });
+      await store.initialize();
+      return { store, prefix, redis };
+    },
+    async closeAll() {
+      await Promise.all(clients.splice(0).map((client) => client.quit()));
+    },
+  };
+}
+
+export function sagaBusState(sagaId: string, fields: Record<string, unknown> = {}, version = 0) {
+  const at = new Date("2026-01-02T03:04:05.678Z");
+  return { ...fields, metadata: { sagaId, version, createdAt: at, updatedAt: at, isCompleted: false } };
+}
