@@ -43,24 +43,34 @@ export class EnvelopeSerializer {
 
   constructor(options: SerializerOptions = {}) {
     for (const codec of Object.values(BUILT_IN_CODECS)) this.codecsById.set(codec.id, codec);
-    const codec = options.codec ?? "json";
-    if (typeof codec === "string") {
-      const builtIn = BUILT_IN_CODECS[codec];
-      if (!builtIn) throw new InvalidOptionsError(`Unknown codec "${codec}" (expected json, superjson or msgpack)`);
-      this.writeCodec = builtIn;
-    } else {
-      if (!Number.isInteger(codec.id) || codec.id < 128 || codec.id > 255) {
-        throw new InvalidOptionsError(`Custom codec "${codec.name}" needs an id from 128 to 255 (1-127 are reserved), got ${codec.id}`);
-      }
-      this.writeCodec = codec;
-      this.codecsById.set(codec.id, codec);
-    }
+    this.writeCodec = this.resolveCodec(options.codec ?? "json");
     this.compressAboveBytes = nonNegativeInteger("compressAboveBytes", options.compressAboveBytes ?? DEFAULT_COMPRESS_ABOVE_BYTES);
     this.maxStateBytes = nonNegativeInteger("maxStateBytes", options.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES);
   }
 
-  encode(sagaName: string, state: unknown, meta: { sagaId: string; sagaVersion: number; schemaVersion: number }): Buffer {
-    let buffer = this.writeCodec.encode(state, HEADER_SIZE);
+  /** Turn a codec option into a codec, and make sure it can be read back. */
+  resolveCodec(codec: BuiltInCodecName | SagaCodec): SagaCodec {
+    if (typeof codec === "string") {
+      const builtIn = BUILT_IN_CODECS[codec];
+      if (!builtIn) throw new InvalidOptionsError(`Unknown codec "${codec}" (expected json, superjson or msgpack)`);
+      return builtIn;
+    }
+    if (!Number.isInteger(codec.id) || codec.id < 128 || codec.id > 255) {
+      throw new InvalidOptionsError(`Custom codec "${codec.name}" needs an id from 128 to 255 (1-127 are reserved), got ${codec.id}`);
+    }
+    const known = this.codecsById.get(codec.id);
+    if (known && known !== codec) throw new InvalidOptionsError(`Two different codecs use id ${codec.id}`);
+    this.codecsById.set(codec.id, codec);
+    return codec;
+  }
+
+  encode(
+    sagaName: string,
+    state: unknown,
+    meta: { sagaId: string; sagaVersion: number; schemaVersion: number },
+    codec: SagaCodec = this.writeCodec,
+  ): Buffer {
+    let buffer = codec.encode(state, HEADER_SIZE);
     const payloadSize = buffer.length - HEADER_SIZE;
     if (payloadSize > this.maxStateBytes) throw new StateTooLargeError(sagaName, payloadSize, this.maxStateBytes);
     let flags = 0;
@@ -75,7 +85,7 @@ export class EnvelopeSerializer {
     }
     return writeHeader(
       buffer,
-      { codecId: this.writeCodec.id, flags, schemaVersion: meta.schemaVersion, sagaVersion: meta.sagaVersion },
+      { codecId: codec.id, flags, schemaVersion: meta.schemaVersion, sagaVersion: meta.sagaVersion },
       sagaIdFingerprint(meta.sagaId),
     );
   }

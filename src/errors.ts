@@ -14,7 +14,12 @@ export type SagaStoreErrorCode =
   | "STORE_NOT_INITIALIZED"
   | "REDIS_UNAVAILABLE"
   | "REDIS_COMMAND_FAILED"
-  | "WRITE_OUTCOME_UNKNOWN";
+  | "WRITE_OUTCOME_UNKNOWN"
+  | "UNKNOWN_SAGA"
+  | "REGISTRY_INVALID"
+  | "SCHEMA_VALIDATION_FAILED"
+  | "MIGRATION_FAILED"
+  | "SCHEMA_VERSION_AHEAD";
 
 export abstract class SagaStoreError extends Error {
   abstract readonly code: SagaStoreErrorCode;
@@ -171,5 +176,90 @@ export class WriteOutcomeUnknownError extends SagaStoreError {
     options?: { cause?: unknown },
   ) {
     super(`Write to saga ${sagaName}/${sagaId} at "${key}" may or may not have been applied: the reply was lost and the saga has changed since`, options);
+  }
+}
+
+/** A saga name the registry does not declare (strict registries only). */
+export class UnknownSagaError extends SagaStoreError {
+  readonly code = "UNKNOWN_SAGA" as const;
+  constructor(
+    readonly sagaName: string,
+    readonly knownSagas: readonly string[],
+  ) {
+    super(`Saga ${sagaName} is not in the registry (registered: ${knownSagas.join(", ") || "none"})`);
+  }
+}
+
+/** Everything wrong with a registry, found at construction; nothing is half-registered. */
+export class RegistryInvalidError extends SagaStoreError {
+  readonly code = "REGISTRY_INVALID" as const;
+  constructor(readonly problems: readonly string[]) {
+    super(`Saga registry is invalid:\n- ${problems.join("\n- ")}`);
+  }
+}
+
+export interface SchemaIssue {
+  path: PropertyKey[];
+  message: string;
+  code?: string;
+}
+
+/** A state that does not match the schema of the version being written (or read). Nothing was written. */
+export class SchemaValidationError extends SagaStoreError {
+  readonly code = "SCHEMA_VALIDATION_FAILED" as const;
+  constructor(
+    readonly sagaName: string,
+    readonly sagaId: string | undefined,
+    readonly schemaVersion: number,
+    readonly issues: readonly SchemaIssue[],
+    readonly phase: "write" | "read",
+  ) {
+    super(
+      `State of saga ${sagaName}${sagaId !== undefined ? `/${sagaId}` : ""} does not match schema version ${schemaVersion} on ${phase}: ` +
+        issues
+          .slice(0, 5)
+          .map((issue) => `${issue.path.map(String).join(".") || "(root)"}: ${issue.message}`)
+          .join("; "),
+    );
+  }
+}
+
+/** A migration step threw, or produced a state its target schema rejects. The stored bytes are untouched. */
+export class MigrationError extends SagaStoreError {
+  readonly code = "MIGRATION_FAILED" as const;
+  constructor(
+    readonly sagaName: string,
+    readonly sagaId: string | undefined,
+    readonly key: string | undefined,
+    readonly fromVersion: number,
+    readonly toVersion: number,
+    options: { cause: unknown },
+  ) {
+    const cause = options.cause as { message?: string } | undefined;
+    super(
+      `Migration of saga ${sagaName}${sagaId !== undefined ? `/${sagaId}` : ""} from schema version ${fromVersion} to ${toVersion} failed: ${cause?.message ?? String(options.cause)}`,
+      options,
+    );
+  }
+}
+
+/**
+ * The stored state was written with a schema version newer than any this
+ * registry knows. Never guessed at and never overwritten: deploy the code
+ * that knows it (or roll forward), this call will not succeed on retry.
+ */
+export class SchemaVersionAheadError extends SagaStoreError {
+  readonly code = "SCHEMA_VERSION_AHEAD" as const;
+  constructor(
+    readonly sagaName: string,
+    readonly sagaId: string | undefined,
+    readonly key: string,
+    readonly storedVersion: number,
+    readonly knownVersion: number,
+  ) {
+    super(
+      `Saga ${sagaName}${sagaId !== undefined ? `/${sagaId}` : ""} at "${key}" was written with schema version ${storedVersion}; ` +
+        `this registry knows up to ${knownVersion}. Refusing to read or overwrite newer data.`,
+    );
   }
 }

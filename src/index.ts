@@ -1,6 +1,19 @@
 export { RedisSagaStore, type RedisSagaStoreOptions } from "./redis-store";
 export { InMemorySagaStore } from "./memory-store";
 export { SagaStore, type SagaStoreOptions } from "./store";
+export {
+  SagaRegistry,
+  createSagaRegistry,
+  type SagaRegistryOptions,
+  type RegisteredState,
+  type RegisteredInput,
+  type RegisteredSagas,
+  type TypesOf,
+  type SagaName,
+  type StateOf,
+  type InputOf,
+} from "./registry";
+export { defineSaga, SagaDefinition, type Migration, type SchemaVersion } from "../migrations/define-saga";
 export * from "./errors";
 export type { SagaState, SagaMetadata, AnySagaState } from "./state-shape";
 export type { SagaCodec } from "../codecs/codec";

@@ -5,8 +5,8 @@ import { SagaStore, type SagaStoreOptions } from "./store";
  * The embedded engine: the same envelopes, compare-and-set and TTL rules as
  * Redis, in process memory. Ready without initialize() (calling it is harmless).
  */
-export class InMemorySagaStore extends SagaStore {
-  constructor(options: SagaStoreOptions = {}) {
+export class InMemorySagaStore<Types = any> extends SagaStore<Types> {
+  constructor(options: SagaStoreOptions<Types> = {}) {
     const backend = new MemoryBackend();
     super(options, () => backend, backend);
   }

@@ -3,7 +3,7 @@ import { RedisBackend } from "./engines/redis";
 import { InvalidOptionsError } from "./errors";
 import { SagaStore, type SagaStoreOptions } from "./store";
 
-export interface RedisSagaStoreOptions extends SagaStoreOptions {
+export interface RedisSagaStoreOptions<Types = any> extends SagaStoreOptions<Types> {
   /** Existing client: a `Redis` or a `Cluster`. The store never closes a client it was given. */
   redis?: Redis | Cluster;
   /** Connection options for a client the store creates (and closes in close()). */
@@ -11,8 +11,8 @@ export interface RedisSagaStoreOptions extends SagaStoreOptions {
 }
 
 /** The saga store on Redis (standalone or Cluster). */
-export class RedisSagaStore extends SagaStore {
-  constructor(options: RedisSagaStoreOptions) {
+export class RedisSagaStore<Types = any> extends SagaStore<Types> {
+  constructor(options: RedisSagaStoreOptions<Types>) {
     if (!options?.redis && !options?.connection) {
       throw new InvalidOptionsError("RedisSagaStore needs either `redis` (an ioredis Redis or Cluster) or `connection` (ioredis options)");
     }

@@ -11,13 +11,19 @@ import {
   StoreNotInitializedError,
   WriteOutcomeUnknownError,
   RedisUnavailableError,
+  SchemaVersionAheadError,
+  SagaStoreError,
 } from "./errors";
 import { KeyLayout, assertSagaName } from "./keys";
 import { nonNegativeInteger } from "./options";
+import type { InputOf, SagaName, SagaRegistry, StateOf } from "./registry";
 import { backoffMs, sleep } from "./retry";
+import { SchemaGate } from "./schema-gate";
 import { applyStoredVersion, isCompleted, readCorrelationId, readSagaId, readVersion, withVersion, type AnySagaState } from "./state-shape";
 
-export interface SagaStoreOptions extends SerializerOptions {
+export interface SagaStoreOptions<Types = any> extends SerializerOptions {
+  /** Per-saga Zod schemas and migrations (see createSagaRegistry); types flow from it. */
+  registry?: SagaRegistry<Types>;
   /** Key prefix for all saga keys (default "saga-bus:"). */
   keyPrefix?: string;
   /** TTL in seconds for completed sagas; wins over defaultTtlSeconds once completed (0 = not set). */
@@ -30,8 +36,6 @@ export interface SagaStoreOptions extends SerializerOptions {
   retryDelayMs?: number;
 }
 
-/** Envelope schema version written until a saga registry declares versions. */
-const UNREGISTERED_SCHEMA_VERSION = 1;
 const CORRELATION_CACHE_SIZE = 50_000;
 
 /**
@@ -39,10 +43,11 @@ const CORRELATION_CACHE_SIZE = 50_000;
  * engine. All correctness lives in one atomic compare-and-set per write
  * (see src/lua/write.lua); this class encodes, retries and keeps indexes.
  */
-export class SagaStore {
+export class SagaStore<Types = any> {
   private backend: SagaBackend | undefined;
   private readonly keys: KeyLayout;
   private readonly serializer: EnvelopeSerializer;
+  private readonly schemas: SchemaGate;
   private readonly defaultTtlMs: number;
   private readonly completedTtlMs: number;
   private readonly maxRetries: number;
@@ -52,7 +57,7 @@ export class SagaStore {
 
   /** `openBackend` runs in initialize(); an engine that needs no I/O to start may pass `readyBackend` instead. */
   constructor(
-    options: SagaStoreOptions,
+    options: SagaStoreOptions<Types>,
     private readonly openBackend: () => SagaBackend,
     readyBackend?: SagaBackend,
   ) {
@@ -61,6 +66,7 @@ export class SagaStore {
     if (typeof keyPrefix !== "string" || !keyPrefix.isWellFormed()) throw new InvalidOptionsError("keyPrefix must be a well-formed string");
     this.keys = new KeyLayout(keyPrefix);
     this.serializer = new EnvelopeSerializer(options);
+    this.schemas = new SchemaGate(options.registry, this.serializer);
     this.defaultTtlMs = nonNegativeInteger("defaultTtlSeconds", options.defaultTtlSeconds ?? 0) * 1000;
     this.completedTtlMs = nonNegativeInteger("completedTtlSeconds", options.completedTtlSeconds ?? 0) * 1000;
     this.maxRetries = nonNegativeInteger("maxRetries", options.maxRetries ?? 3);
@@ -82,21 +88,22 @@ export class SagaStore {
 
   // ---- reads ----------------------------------------------------------------
 
-  async findByCorrelationId<T extends AnySagaState = AnySagaState>(sagaName: string, correlationId: string): Promise<T | null> {
+  async findByCorrelationId<Name extends SagaName<Types>>(sagaName: Name, correlationId: string): Promise<StateOf<Types, Name> | null> {
     const state = await this.read(sagaName, correlationId);
     if (state) {
       const sagaId = readSagaId(state);
       if (sagaId !== undefined) this.correlationIds.set(this.keys.indexKey(sagaName, sagaId), correlationId);
     }
-    return state as T | null;
+    return state as StateOf<Types, Name> | null;
   }
 
-  async findById<T extends AnySagaState = AnySagaState>(sagaName: string, sagaId: string): Promise<T | null> {
+  async findById<Name extends SagaName<Types>>(sagaName: Name, sagaId: string): Promise<StateOf<Types, Name> | null> {
+    this.schemas.checkSaga(sagaName);
     const indexKey = this.keys.indexKey(sagaName, sagaId);
     const cached = this.correlationIds.get(indexKey);
     if (cached !== undefined) {
       const state = await this.read(sagaName, cached);
-      if (state && readSagaId(state) === sagaId) return state as T;
+      if (state && readSagaId(state) === sagaId) return state as StateOf<Types, Name>;
       this.correlationIds.delete(indexKey);
     }
     const correlationId = await this.indexedCorrelationId(indexKey);
@@ -105,17 +112,17 @@ export class SagaStore {
     // A stale index (its saga deleted, the correlation id reused) must never yield another saga.
     if (!state || readSagaId(state) !== sagaId) return null;
     this.correlationIds.set(indexKey, correlationId);
-    return state as T;
+    return state as StateOf<Types, Name>;
   }
 
   /** saga-bus store contract. */
-  getById<T extends AnySagaState = AnySagaState>(sagaName: string, sagaId: string): Promise<T | null> {
-    return this.findById<T>(sagaName, sagaId);
+  getById<Name extends SagaName<Types>>(sagaName: Name, sagaId: string): Promise<StateOf<Types, Name> | null> {
+    return this.findById(sagaName, sagaId);
   }
 
   /** saga-bus store contract. */
-  getByCorrelationId<T extends AnySagaState = AnySagaState>(sagaName: string, correlationId: string): Promise<T | null> {
-    return this.findByCorrelationId<T>(sagaName, correlationId);
+  getByCorrelationId<Name extends SagaName<Types>>(sagaName: Name, correlationId: string): Promise<StateOf<Types, Name> | null> {
+    return this.findByCorrelationId(sagaName, correlationId);
   }
 
   // ---- writes ---------------------------------------------------------------
@@ -126,28 +133,31 @@ export class SagaStore {
    * written as version + 1 only if the stored version still matches.
    * Returns the state as saved, carrying its new version.
    */
-  async save<T extends AnySagaState>(sagaName: string, state: T): Promise<T> {
+  async save<Name extends SagaName<Types>>(sagaName: Name, input: InputOf<Types, Name>): Promise<StateOf<Types, Name>> {
+    const state = input as AnySagaState;
     const sagaId = this.requireSagaId(sagaName, state);
     const loadedVersion = readVersion(state);
     const givenCorrelationId = readCorrelationId(state);
     if (loadedVersion === undefined) {
       if (givenCorrelationId === undefined) throw new InvalidStateError(sagaName, "a new saga needs a string correlationId");
-      await this.create(sagaName, sagaId, givenCorrelationId, state, 0);
-      return withVersion(state, 0);
+      const saved = await this.create(sagaName, sagaId, givenCorrelationId, state, 0);
+      return withVersion(saved, 0) as StateOf<Types, Name>;
     }
     const correlationId = givenCorrelationId ?? (await this.correlationIdOf(sagaName, sagaId));
-    await this.replace(sagaName, sagaId, correlationId, state, loadedVersion);
-    return withVersion(state, loadedVersion + 1);
+    const saved = await this.replace(sagaName, sagaId, correlationId, state, loadedVersion);
+    return withVersion(saved, loadedVersion + 1) as StateOf<Types, Name>;
   }
 
   /** saga-bus store contract: create a saga; throws SagaAlreadyExistsError when the correlation id is taken. */
-  async insert(sagaName: string, correlationId: string, state: AnySagaState): Promise<void> {
+  async insert<Name extends SagaName<Types>>(sagaName: Name, correlationId: string, input: InputOf<Types, Name>): Promise<void> {
+    const state = input as AnySagaState;
     const sagaId = this.requireSagaId(sagaName, state);
     await this.create(sagaName, sagaId, correlationId, state, readVersion(state) ?? 0);
   }
 
   /** saga-bus store contract: write `state` as version expectedVersion + 1 if the stored version is expectedVersion. */
-  async update(sagaName: string, state: AnySagaState, expectedVersion: number): Promise<void> {
+  async update<Name extends SagaName<Types>>(sagaName: Name, input: InputOf<Types, Name>, expectedVersion: number): Promise<void> {
+    const state = input as AnySagaState;
     if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
       throw new InvalidStateError(sagaName, `expectedVersion must be a non-negative integer, got ${expectedVersion}`);
     }
@@ -160,20 +170,20 @@ export class SagaStore {
    * Load, apply `fn`, save; on a version conflict reload and apply `fn` again,
    * up to maxRetries times. `fn` must be free of side effects it cannot repeat.
    */
-  async modify<T extends AnySagaState = AnySagaState>(
-    sagaName: string,
+  async modify<Name extends SagaName<Types>>(
+    sagaName: Name,
     correlationId: string,
-    fn: (state: T) => T | Promise<T>,
-  ): Promise<T> {
+    fn: (state: StateOf<Types, Name>) => InputOf<Types, Name> | Promise<InputOf<Types, Name>>,
+  ): Promise<StateOf<Types, Name>> {
     for (let attempt = 0; ; attempt++) {
       const current = await this.read(sagaName, correlationId);
       if (!current) throw new SagaNotFoundError(sagaName, undefined, correlationId);
       const loadedVersion = readVersion(current) ?? 0;
       const sagaId = this.requireSagaId(sagaName, current);
-      const next = await fn(current as T);
+      const next = (await fn(current as StateOf<Types, Name>)) as AnySagaState;
       try {
-        await this.replace(sagaName, sagaId, correlationId, next, loadedVersion);
-        return withVersion(next, loadedVersion + 1);
+        const saved = await this.replace(sagaName, sagaId, correlationId, next, loadedVersion);
+        return withVersion(saved, loadedVersion + 1) as StateOf<Types, Name>;
       } catch (error) {
         if (!(error instanceof ConcurrencyError) || attempt >= this.maxRetries) throw error;
         await sleep(backoffMs(this.retryDelayMs, attempt));
@@ -182,7 +192,8 @@ export class SagaStore {
   }
 
   /** Delete by correlation id (the seed README's signature). Returns whether a saga was deleted. */
-  async delete(sagaName: string, correlationId: string): Promise<boolean> {
+  async delete(sagaName: SagaName<Types>, correlationId: string): Promise<boolean> {
+    this.schemas.checkSaga(sagaName);
     const key = this.keys.valueKey(sagaName, correlationId);
     const bytes = await this.withRetries(() => this.ready().takeValue(key));
     if (!bytes) return false;
@@ -198,7 +209,8 @@ export class SagaStore {
   }
 
   /** Delete by saga id. Never deletes another saga, even through a stale index. */
-  async deleteById(sagaName: string, sagaId: string): Promise<boolean> {
+  async deleteById(sagaName: SagaName<Types>, sagaId: string): Promise<boolean> {
+    this.schemas.checkSaga(sagaName);
     const indexKey = this.keys.indexKey(sagaName, sagaId);
     const correlationId = await this.indexedCorrelationId(indexKey);
     if (correlationId === null) return false;
@@ -218,6 +230,7 @@ export class SagaStore {
 
   private requireSagaId(sagaName: string, state: AnySagaState): string {
     assertSagaName(sagaName);
+    this.schemas.checkSaga(sagaName);
     if (state === null || typeof state !== "object") throw new InvalidStateError(sagaName, "state must be an object");
     const sagaId = readSagaId(state);
     if (sagaId === undefined) throw new InvalidStateError(sagaName, "state needs a string metadata.sagaId (or id)");
@@ -225,12 +238,14 @@ export class SagaStore {
   }
 
   private async read(sagaName: string, correlationId: string): Promise<AnySagaState | null> {
+    this.schemas.checkSaga(sagaName);
     const key = this.keys.valueKey(sagaName, correlationId);
     const bytes = await this.withRetries(() => this.ready().getValue(key));
     if (!bytes) return null;
     const decoded = this.serializer.decode(key, bytes);
-    if (decoded.sagaVersion !== undefined) applyStoredVersion(decoded.state, decoded.sagaVersion);
-    return decoded.state;
+    const state = this.schemas.materialize(sagaName, key, decoded);
+    if (decoded.sagaVersion !== undefined) applyStoredVersion(state, decoded.sagaVersion);
+    return state;
   }
 
   private indexedCorrelationId(indexKey: string): Promise<string | null> {
@@ -254,11 +269,11 @@ export class SagaStore {
   }
 
   /** Insert: the index is written first (in the same round trip), so a crash between the two never hides a saga. */
-  private async create(sagaName: string, sagaId: string, correlationId: string, state: AnySagaState, version: number): Promise<void> {
+  private async create(sagaName: string, sagaId: string, correlationId: string, state: AnySagaState, version: number): Promise<AnySagaState> {
     const valueKey = this.keys.valueKey(sagaName, correlationId);
     const indexKey = this.keys.indexKey(sagaName, sagaId);
     const ttlMs = this.ttlMsFor(state);
-    const envelope = this.encode(sagaName, sagaId, state, version);
+    const { envelope, saved } = this.encode(sagaName, sagaId, state, version);
     const backend = this.ready();
     const result = await this.sendWrite(sagaName, sagaId, valueKey, () =>
       Promise.all([backend.setIndex(indexKey, correlationId, ttlMs), backend.writeValue({ key: valueKey, envelope, expectedVersion: -1, ttlMs })]),
@@ -269,14 +284,15 @@ export class SagaStore {
     }
     this.expectWritten(result, sagaName, sagaId, valueKey, -1);
     this.correlationIds.set(indexKey, correlationId);
+    return saved;
   }
 
   /** Update: compare-and-set of the value, the index refreshed in the same round trip when a TTL applies. */
-  private async replace(sagaName: string, sagaId: string, correlationId: string, state: AnySagaState, expectedVersion: number): Promise<void> {
+  private async replace(sagaName: string, sagaId: string, correlationId: string, state: AnySagaState, expectedVersion: number): Promise<AnySagaState> {
     const valueKey = this.keys.valueKey(sagaName, correlationId);
     const indexKey = this.keys.indexKey(sagaName, sagaId);
     const ttlMs = this.ttlMsFor(state);
-    const envelope = this.encode(sagaName, sagaId, state, expectedVersion + 1);
+    const { envelope, saved } = this.encode(sagaName, sagaId, state, expectedVersion + 1);
     const backend = this.ready();
     const write = () => backend.writeValue({ key: valueKey, envelope, expectedVersion, ttlMs });
     const result = await this.sendWrite(sagaName, sagaId, valueKey, () =>
@@ -293,14 +309,17 @@ export class SagaStore {
     if (result.status === WriteStatus.NotFound || result.status === WriteStatus.OtherSaga) this.correlationIds.delete(indexKey);
     this.expectWritten(result, sagaName, sagaId, valueKey, expectedVersion);
     this.correlationIds.set(indexKey, correlationId);
+    return saved;
   }
 
-  private encode(sagaName: string, sagaId: string, state: AnySagaState, sagaVersion: number): Buffer {
+  /** Validate (registry), then encode; `saved` is the state the caller gets back. */
+  private encode(sagaName: string, sagaId: string, state: AnySagaState, sagaVersion: number): { envelope: Buffer; saved: AnySagaState } {
+    const { stored, saved, schemaVersion, codec } = this.schemas.prepareWrite(sagaName, sagaId, state);
     try {
-      return this.serializer.encode(sagaName, state, { sagaId, sagaVersion, schemaVersion: UNREGISTERED_SCHEMA_VERSION });
+      return { envelope: this.serializer.encode(sagaName, stored, { sagaId, sagaVersion, schemaVersion }, codec), saved };
     } catch (error) {
-      if (error instanceof Error && "code" in error) throw error;
-      throw new InvalidStateError(sagaName, `cannot encode with ${this.serializer.writeCodec.name}: ${(error as Error)?.message}`);
+      if (error instanceof SagaStoreError) throw error;
+      throw new InvalidStateError(sagaName, `cannot encode with ${codec.name}: ${(error as Error)?.message}`);
     }
   }
 
@@ -350,6 +369,8 @@ export class SagaStore {
         throw new SagaNotFoundError(sagaName, sagaId, undefined);
       case WriteStatus.Unreadable:
         throw new DecodeError(valueKey, "stored value is unreadable; not overwritten");
+      case WriteStatus.SchemaAhead:
+        throw new SchemaVersionAheadError(sagaName, sagaId, valueKey, result.storedSchemaVersion, this.schemas.knownVersion(sagaName));
       default:
         throw new InvalidStateError(sagaName, `unexpected write status ${result.status} at "${valueKey}"`);
     }
