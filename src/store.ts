@@ -275,11 +275,15 @@ export class SagaStore<Types = any> {
     const ttlMs = this.ttlMsFor(state);
     const { envelope, saved } = this.encode(sagaName, sagaId, state, version);
     const backend = this.ready();
-    const result = await this.sendWrite(sagaName, sagaId, valueKey, () =>
+    const { result, replyLost } = await this.sendWrite(sagaName, sagaId, valueKey, () =>
       Promise.all([backend.setIndex(indexKey, correlationId, ttlMs), backend.writeValue({ key: valueKey, envelope, expectedVersion: -1, ttlMs })]),
     );
     if (result.status === WriteStatus.Exists) {
-      await this.dropIndexIfNotOwner(sagaName, sagaId, valueKey, indexKey);
+      // Another saga holds the correlation id: ours never landed, and the index written for us must go.
+      // The same saga id: it may be our own insert, updated since its reply was lost.
+      const sameSaga = (await this.ownerOf(valueKey)) === sagaId;
+      if (!sameSaga) await this.dropIndex(indexKey);
+      if (sameSaga && replyLost) throw new WriteOutcomeUnknownError(sagaName, sagaId, valueKey);
       throw new SagaAlreadyExistsError(sagaName, correlationId, sagaId);
     }
     this.expectWritten(result, sagaName, sagaId, valueKey, -1);
@@ -295,7 +299,7 @@ export class SagaStore<Types = any> {
     const { envelope, saved } = this.encode(sagaName, sagaId, state, expectedVersion + 1);
     const backend = this.ready();
     const write = () => backend.writeValue({ key: valueKey, envelope, expectedVersion, ttlMs });
-    const result = await this.sendWrite(sagaName, sagaId, valueKey, () =>
+    const { result, replyLost } = await this.sendWrite(sagaName, sagaId, valueKey, () =>
       ttlMs > 0 ? Promise.all([backend.refreshIndex(indexKey, correlationId, ttlMs), write()]) : Promise.all([undefined, write()]),
     );
     const written = result.status === WriteStatus.Written || result.status === WriteStatus.AlreadyWritten;
@@ -307,6 +311,7 @@ export class SagaStore<Types = any> {
       await this.withRetries(() => backend.alignIndexTtl(indexKey, result.previousTtlMs));
     }
     if (result.status === WriteStatus.NotFound || result.status === WriteStatus.OtherSaga) this.correlationIds.delete(indexKey);
+    if (result.status === WriteStatus.Conflict && replyLost) throw new WriteOutcomeUnknownError(sagaName, sagaId, valueKey);
     this.expectWritten(result, sagaName, sagaId, valueKey, expectedVersion);
     this.correlationIds.set(indexKey, correlationId);
     return saved;
@@ -325,33 +330,27 @@ export class SagaStore<Types = any> {
 
   /**
    * Send a write, retrying transient failures with the same envelope: its
-   * write token makes a repeat of an applied write report AlreadyWritten. A
-   * conflict seen after a reply was lost (a retry, or ioredis re-sending on
-   * reconnect) cannot tell "someone else won" from "we won, then someone
-   * wrote on top", so it is reported as WriteOutcomeUnknownError.
+   * write token makes a repeat of an applied write report AlreadyWritten.
+   * `replyLost` says a reply went missing on the way (our retry, or ioredis
+   * re-sending on reconnect): a conflict seen then cannot tell "someone else
+   * won" from "we won, then someone wrote on top".
    */
   private async sendWrite(
     sagaName: string,
     sagaId: string,
     valueKey: string,
     send: () => Promise<[unknown, WriteResult]>,
-  ): Promise<WriteResult> {
+  ): Promise<{ result: WriteResult; replyLost: boolean }> {
     let replyLost = false;
     for (let attempt = 0; ; attempt++) {
       const epoch = this.ready().connectionEpoch;
       try {
         const [, result] = await send();
-        replyLost ||= this.ready().connectionEpoch !== epoch;
-        if (replyLost && (result.status === WriteStatus.Conflict || result.status === WriteStatus.Exists)) {
-          throw new WriteOutcomeUnknownError(sagaName, sagaId, valueKey);
-        }
-        return result;
+        return { result, replyLost: replyLost || this.ready().connectionEpoch !== epoch };
       } catch (error) {
-        if (!(error instanceof RedisUnavailableError) || attempt >= this.maxRetries) {
-          if (replyLost && error instanceof RedisUnavailableError) throw new WriteOutcomeUnknownError(sagaName, sagaId, valueKey, { cause: error });
-          throw error;
-        }
+        if (!(error instanceof RedisUnavailableError)) throw error;
         replyLost ||= error.mayHaveBeenApplied;
+        if (attempt >= this.maxRetries) throw replyLost ? new WriteOutcomeUnknownError(sagaName, sagaId, valueKey, { cause: error }) : error;
         await sleep(backoffMs(this.retryDelayMs, attempt));
       }
     }
@@ -376,17 +375,15 @@ export class SagaStore<Types = any> {
     }
   }
 
-  /** After a lost insert race: remove the index written for us unless the winner is the same saga. */
-  private async dropIndexIfNotOwner(sagaName: string, sagaId: string, valueKey: string, indexKey: string): Promise<void> {
+  /** The saga id stored at a value key; undefined when missing or unreadable. */
+  private async ownerOf(valueKey: string): Promise<string | undefined> {
     const bytes = await this.withRetries(() => this.ready().getValue(valueKey));
-    if (!bytes) return;
-    let ownerId: string | undefined;
+    if (!bytes) return undefined;
     try {
-      ownerId = readSagaId(this.serializer.decode(valueKey, bytes).state);
+      return readSagaId(this.serializer.decode(valueKey, bytes).state);
     } catch {
-      return;
+      return undefined;
     }
-    if (ownerId !== sagaId) await this.dropIndex(indexKey);
   }
 
   /** Reads and idempotent index commands: retried on transient failures. */
