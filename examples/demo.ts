@@ -1,0 +1,180 @@
+/**
+ * `npm start`: a short tour of the store.
+ *
+ *   npm start                                   # embedded engine (InMemorySagaStore)
+ *   REDIS_URL=redis://127.0.0.1:6379 npm start  # real Redis (RedisSagaStore)
+ *
+ * Create a saga, update it, provoke a ConcurrencyError, run `modify` from
+ * several concurrent callers, read it back by id, and show the bytes each
+ * codec stores. On Redis every key lives under a fresh prefix and is deleted
+ * at the end (never FLUSHALL).
+ */
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { EnvelopeSerializer } from "../codecs/serializer";
+import {
+  ConcurrencyError,
+  ENVELOPE_HEADER_SIZE,
+  InMemorySagaStore,
+  RedisSagaStore,
+  type BuiltInCodecName,
+  type SagaState,
+  type SagaStore,
+  type SagaStoreOptions,
+} from "../src/index";
+
+const SAGA = "OrderSaga";
+const CODECS: BuiltInCodecName[] = ["json", "superjson", "msgpack"];
+const CONCURRENT_CALLERS = 6;
+
+interface OrderState extends SagaState {
+  correlationId: string;
+  orderId: string;
+  status: "created" | "paid" | "shipped";
+  items: Array<{ sku: string; qty: number; price: number }>;
+  total: number;
+  counter: number;
+}
+
+const redisUrl = process.env.REDIS_URL?.trim() || undefined;
+const prefix = `demo-${randomUUID().slice(0, 8)}:`;
+
+function line(label: string, text: string): void {
+  console.log(`  ${label.padEnd(10)} ${text}`);
+}
+
+function newOrder(sagaId: string, correlationId: string): OrderState {
+  const now = new Date();
+  return {
+    correlationId,
+    orderId: correlationId,
+    status: "created",
+    items: [
+      { sku: "TEA-GREEN-100G", qty: 2, price: 7.5 },
+      { sku: "MUG-STONEWARE", qty: 1, price: 14 },
+    ],
+    total: 29,
+    counter: 0,
+    metadata: { sagaId, version: 0, createdAt: now, updatedAt: now, isCompleted: false },
+  };
+}
+
+/** Header fields of an envelope (codecs/envelope.ts), then a printable preview of its payload. */
+function describeEnvelope(bytes: Buffer): string[] {
+  const hex = (from: number, to: number) => bytes.subarray(from, to).toString("hex").replace(/(..)(?!$)/g, "$1 ");
+  const payload = bytes.subarray(ENVELOPE_HEADER_SIZE, ENVELOPE_HEADER_SIZE + 56);
+  const printable = [...payload].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : "·")).join("");
+  return [
+    `header  ${hex(0, 12)}  magic 0x${bytes[0]!.toString(16)}, format ${bytes[1]}, codec ${bytes[2]}, flags ${bytes[3]}, ` +
+      `schema ${bytes.readUInt32BE(4)}, version ${bytes.readUInt32BE(8)}`,
+    `        ${hex(12, 28)}  write token, saga-id fingerprint`,
+    `payload ${printable}${bytes.length > ENVELOPE_HEADER_SIZE + payload.length ? "…" : ""}`,
+  ];
+}
+
+async function main(): Promise<void> {
+  const redis = redisUrl
+    ? new Redis(redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 5_000, retryStrategy: (n) => (n > 3 ? null : 200) })
+    : undefined;
+  redis?.on("error", () => {}); // failures surface on the commands themselves
+  // One state type for every saga, as in 0.2.2 (`new RedisSagaStore<OrderState>(...)`); a registry would type each saga.
+  const open = async <T = OrderState>(options: SagaStoreOptions<T> = {}): Promise<SagaStore<T>> => {
+    const keyPrefix = options.keyPrefix ?? prefix;
+    const store = redis ? new RedisSagaStore<T>({ ...options, redis, keyPrefix }) : new InMemorySagaStore<T>({ ...options, keyPrefix });
+    await store.initialize();
+    return store;
+  };
+
+  const where = redisUrl ? `Redis at ${redisUrl.replace(/\/\/[^@/]*@/, "//***@")}` : "embedded InMemorySagaStore (set REDIS_URL to use Redis)";
+  console.log(`@saga-bus/store-redis demo — ${where}, key prefix "${prefix}"`);
+
+  try {
+    // maxRetries >= callers - 1: each modify caller can lose to every other caller at most once.
+    const store = await open({ maxRetries: CONCURRENT_CALLERS, retryDelayMs: 5 });
+    const sagaId = `saga-${randomUUID().slice(0, 8)}`;
+    const correlationId = `order-${randomUUID().slice(0, 8)}`;
+
+    console.log("\n1. create, update (saga-bus contract: insert / update with expected version)");
+    await store.insert(SAGA, correlationId, newOrder(sagaId, correlationId));
+    const created = (await store.getByCorrelationId(SAGA, correlationId))!;
+    line("insert", `${SAGA}/${sagaId} correlation "${correlationId}" → version ${created.metadata.version}`);
+
+    const paid: OrderState = { ...created, status: "paid", metadata: { ...created.metadata, version: 1, updatedAt: new Date() } };
+    await store.update(SAGA, paid, 0);
+    const afterUpdate = (await store.getById(SAGA, sagaId))!;
+    line("update", `status "${afterUpdate.status}" → version ${afterUpdate.metadata.version}`);
+
+    console.log("\n2. a conflict: a second writer still holding version 0");
+    try {
+      await store.update(SAGA, { ...created, status: "shipped" }, 0);
+      throw new Error("expected a ConcurrencyError");
+    } catch (error) {
+      if (!(error instanceof ConcurrencyError)) throw error;
+      line(error.name, `code=${error.code} expectedVersion=${error.expectedVersion} actualVersion=${error.actualVersion}`);
+      line("message", error.message);
+    }
+
+    console.log(`\n3. modify from ${CONCURRENT_CALLERS} concurrent callers (each: counter + 1)`);
+    let calls = 0;
+    const results = await Promise.all(
+      Array.from({ length: CONCURRENT_CALLERS }, () =>
+        store.modify(SAGA, correlationId, (state) => {
+          calls++;
+          return { ...state, counter: state.counter + 1, metadata: { ...state.metadata, updatedAt: new Date() } };
+        }),
+      ),
+    );
+    const versions = results.map((r) => r.metadata.version).sort((a, b) => a - b);
+    line("modify", `${CONCURRENT_CALLERS} calls succeeded with versions [${versions.join(", ")}]; fn ran ${calls} times (${calls - CONCURRENT_CALLERS} conflicts reloaded and retried)`);
+
+    console.log("\n4. findById");
+    const found = (await store.findById(SAGA, sagaId))!;
+    line("findById", `status=${found.status} counter=${found.counter} version=${found.metadata.version} total=${found.total}`);
+    line("", `metadata.createdAt is a Date: ${found.metadata.createdAt instanceof Date} (${found.metadata.createdAt.toISOString()})`);
+    if (found.counter !== CONCURRENT_CALLERS) throw new Error(`lost update: counter ${found.counter}, expected ${CONCURRENT_CALLERS}`);
+    await store.close();
+
+    console.log(`\n5. stored bytes per codec (${redis ? "read back from Redis with GETBUFFER" : "envelopes encoded as the embedded engine stores them"})`);
+    // The state as a new saga (no version), so every codec stores the same state at version 0.
+    const { version: _loadedAt, ...newMetadata } = found.metadata;
+    const sample = { ...found, metadata: newMetadata };
+    const sizes: Partial<Record<BuiltInCodecName, number>> = {};
+    for (const codec of CODECS) {
+      let bytes: Buffer;
+      if (redis) {
+        const codecPrefix = `${prefix}${codec}:`;
+        const codecStore = await open<Record<string, unknown>>({ codec, keyPrefix: codecPrefix });
+        await codecStore.save(SAGA, sample);
+        bytes = (await redis.getBuffer(`${codecPrefix}saga:${SAGA}:${correlationId}`))!;
+        await codecStore.close();
+      } else {
+        bytes = new EnvelopeSerializer({ codec }).encode(SAGA, sample, { sagaId, sagaVersion: 0, schemaVersion: 1 });
+      }
+      sizes[codec] = bytes.length;
+      console.log(`  ${codec.padEnd(10)} ${String(bytes.length).padStart(4)} bytes (${ENVELOPE_HEADER_SIZE}-byte header + ${bytes.length - ENVELOPE_HEADER_SIZE} payload)`);
+      for (const detail of describeEnvelope(bytes)) console.log(`    ${detail}`);
+    }
+    if (sizes.json && sizes.msgpack) console.log(`  msgpack / json = ${(sizes.msgpack / sizes.json).toFixed(2)}`);
+  } finally {
+    if (redis) {
+      let deleted = 0;
+      if (redis.status === "ready") {
+        let cursor = "0";
+        do {
+          const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
+          cursor = next;
+          if (keys.length) deleted += await redis.del(...keys);
+        } while (cursor !== "0");
+      }
+      console.log(`\ncleanup: deleted ${deleted} demo keys under "${prefix}"`);
+      await redis.quit().catch(() => redis.disconnect());
+    }
+  }
+  console.log("\ndemo finished");
+}
+
+main().catch((error) => {
+  // A store error's message says what went wrong (e.g. REDIS_UNAVAILABLE: nothing listening at REDIS_URL).
+  console.error("demo failed:", error instanceof Error && "code" in error ? `${error.name} [${String(error.code)}]: ${error.message}` : error);
+  process.exitCode = 1;
+});
