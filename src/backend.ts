@@ -50,7 +50,7 @@ export interface SagaBackend {
   writeValue(request: WriteRequest): Promise<WriteResult>;
   /** Point an index key at a correlation id (insert); ttlMs 0 = no expiry. */
   setIndex(key: string, correlationId: string, ttlMs: number): Promise<void>;
-  /** Set an index key's value and TTL only if it is missing or already points at `correlationId` (src/lua/refresh-index.lua). */
+  /** Re-apply an index key's TTL only if it points at `correlationId` (src/lua/refresh-index.lua). */
   refreshIndex(key: string, correlationId: string, ttlMs: number): Promise<void>;
   /** Give an index key the expiry its value has: -1 = none, else milliseconds. */
   alignIndexTtl(key: string, ttlMs: number): Promise<void>;

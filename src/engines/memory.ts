@@ -69,8 +69,7 @@ export class MemoryBackend implements SagaBackend {
   }
 
   async refreshIndex(key: string, correlationId: string, ttlMs: number): Promise<void> {
-    const current = await this.getIndex(key);
-    if (current === null || current === correlationId) await this.setIndex(key, correlationId, ttlMs);
+    if ((await this.getIndex(key)) === correlationId) await this.alignIndexTtl(key, ttlMs);
   }
 
   async alignIndexTtl(key: string, ttlMs: number): Promise<void> {
