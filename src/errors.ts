@@ -15,6 +15,7 @@ export type SagaStoreErrorCode =
   | "REDIS_UNAVAILABLE"
   | "REDIS_COMMAND_FAILED"
   | "WRITE_OUTCOME_UNKNOWN"
+  | "WRITE_NOT_REPLICATED"
   | "UNKNOWN_SAGA"
   | "REGISTRY_INVALID"
   | "SCHEMA_VALIDATION_FAILED"
@@ -260,6 +261,27 @@ export class SchemaVersionAheadError extends SagaStoreError {
     super(
       `Saga ${sagaName}${sagaId !== undefined ? `/${sagaId}` : ""} at "${key}" was written with schema version ${storedVersion}; ` +
         `this registry knows up to ${knownVersion}. Refusing to read or overwrite newer data.`,
+    );
+  }
+}
+
+/**
+ * With `durability` set: the write was applied on the primary, but fewer
+ * replicas than required confirmed it within the timeout. It may be lost if
+ * the primary fails before replicating; it may also survive. Reload before
+ * deciding to redo anything.
+ */
+export class ReplicationTimeoutError extends SagaStoreError {
+  readonly code = "WRITE_NOT_REPLICATED" as const;
+  constructor(
+    readonly operation: string,
+    readonly key: string,
+    readonly replicasAcknowledged: number,
+    readonly replicasRequired: number,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      `${operation} on "${key}" was applied on the primary but only ${replicasAcknowledged} of ${replicasRequired} required replicas confirmed it within ${timeoutMs} ms`,
     );
   }
 }

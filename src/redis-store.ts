@@ -1,5 +1,5 @@
 import { Redis, type Cluster, type RedisOptions } from "ioredis";
-import { RedisBackend } from "./engines/redis";
+import { RedisBackend, type Durability } from "./engines/redis";
 import { InvalidOptionsError } from "./errors";
 import { SagaStore, type SagaStoreOptions } from "./store";
 
@@ -8,6 +8,11 @@ export interface RedisSagaStoreOptions<Types = any> extends SagaStoreOptions<Typ
   redis?: Redis | Cluster;
   /** Connection options for a client the store creates (and closes in close()). */
   connection?: RedisOptions;
+  /**
+   * Make every write wait until this many replicas have it (Redis WAIT, sent
+   * in the same pipeline as the write). Unconfirmed in time: ReplicationTimeoutError.
+   */
+  durability?: Durability;
 }
 
 /** The saga store on Redis (standalone or Cluster). */
@@ -16,8 +21,12 @@ export class RedisSagaStore<Types = any> extends SagaStore<Types> {
     if (!options?.redis && !options?.connection) {
       throw new InvalidOptionsError("RedisSagaStore needs either `redis` (an ioredis Redis or Cluster) or `connection` (ioredis options)");
     }
+    const durability = options.durability;
+    if (durability && (!Number.isSafeInteger(durability.replicas) || durability.replicas < 1 || !Number.isSafeInteger(durability.timeoutMs) || durability.timeoutMs < 1)) {
+      throw new InvalidOptionsError("durability needs an integer replicas >= 1 and an integer timeoutMs >= 1");
+    }
     super(options, () =>
-      options.redis ? new RedisBackend(options.redis, false) : new RedisBackend(new Redis(options.connection!), true),
+      options.redis ? new RedisBackend(options.redis, false, durability) : new RedisBackend(new Redis(options.connection!), true, durability),
     );
   }
 }

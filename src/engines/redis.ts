@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from "ioredis";
-import { type DeleteStatus, type SagaBackend, type WriteRequest, type WriteResult, type WriteStatus } from "../backend";
-import { SagaStoreError } from "../errors";
+import type { DeleteStatus, SagaBackend, WriteRequest, WriteResult, WriteStatus } from "../backend";
+import { ReplicationTimeoutError, SagaStoreError } from "../errors";
 import { LuaScript } from "../lua-script";
 import { toStoreError } from "./redis-errors";
 
@@ -10,31 +10,65 @@ function loadScripts() {
   return scripts;
 }
 
-/** The Redis engine: plain GET/SET for reads and indexes, one Lua script per value write. */
+/** Wait for this many replicas to acknowledge each write, at most timeoutMs (Redis WAIT). */
+export interface Durability {
+  replicas: number;
+  timeoutMs: number;
+}
+
+type Argument = string | Buffer | number;
+
+/**
+ * The Redis engine (standalone or Cluster): plain GET/SET for reads and
+ * indexes, one Lua script per value write. Every command touches one key, so
+ * nothing ever spans two hash slots.
+ */
 export class RedisBackend implements SagaBackend {
   connectionEpoch = 0;
   private readonly scripts = loadScripts();
-  private readonly onClose = () => {
+  private readonly onConnectionLost = () => {
     this.connectionEpoch++;
   };
+  private readonly watchNode = (node: Redis) => node.on("close", this.onConnectionLost);
 
   constructor(
     readonly client: Redis | Cluster,
     private readonly ownsClient: boolean,
+    private readonly durability?: Durability,
   ) {
-    client.on("close", this.onClose);
+    if (isCluster(client)) {
+      // A Cluster re-sends commands after failovers and reconnects to each node on its own.
+      client.on("+node", this.watchNode);
+      client.on("-node", this.onConnectionLost);
+      client.on("node error", this.onConnectionLost);
+      for (const node of client.nodes()) this.watchNode(node);
+    } else {
+      client.on("close", this.onConnectionLost);
+    }
   }
 
   async initialize(): Promise<void> {
-    const masters = isCluster(this.client) ? this.client.nodes("master") : [this.client];
-    await this.guard("initialize", undefined, false, () =>
-      Promise.all(masters.flatMap((node) => Object.values(this.scripts).map((script) => node.script("LOAD", script.source)))),
-    );
+    await this.guard("initialize", undefined, false, async () => {
+      if (isCluster(this.client) && this.client.status !== "ready") {
+        if (this.client.status === "wait") await this.client.connect();
+        else await new Promise<void>((resolve, reject) => {
+          this.client.once("ready", resolve);
+          this.client.once("error", reject);
+        });
+      }
+      const masters = isCluster(this.client) ? this.client.nodes("master") : [this.client];
+      await Promise.all(masters.flatMap((node) => Object.values(this.scripts).map((script) => node.script("LOAD", script.source))));
+    });
   }
 
   async close(): Promise<void> {
-    this.client.off("close", this.onClose);
-    if (this.ownsClient) await this.client.quit().catch(() => this.client.disconnect());
+    const client = this.client;
+    client.off("close", this.onConnectionLost);
+    client.off("+node", this.watchNode);
+    client.off("-node", this.onConnectionLost);
+    client.off("node error", this.onConnectionLost);
+    if (isCluster(client)) for (const node of client.nodes()) node.off("close", this.onConnectionLost);
+    if (this.ownsClient) await client.quit().catch(() => client.disconnect());
   }
 
   getValue(key: string): Promise<Buffer | null> {
@@ -46,36 +80,71 @@ export class RedisBackend implements SagaBackend {
   }
 
   async writeValue(request: WriteRequest): Promise<WriteResult> {
-    const reply = (await this.guard("write", request.key, true, () =>
-      this.scripts.write.run(this.client, request.key, [request.expectedVersion, request.envelope, request.ttlMs]),
-    )) as [number, number, number, number];
+    const reply = (await this.runScript(this.scripts.write, request.key, [request.expectedVersion, request.envelope, request.ttlMs])) as [
+      number,
+      number,
+      number,
+      number,
+    ];
     return { status: reply[0] as WriteStatus, storedVersion: reply[1], storedSchemaVersion: reply[2], previousTtlMs: reply[3] };
   }
 
   async setIndex(key: string, correlationId: string, ttlMs: number): Promise<void> {
-    await this.guard("SET", key, true, () =>
-      ttlMs > 0 ? this.client.set(key, correlationId, "PX", ttlMs) : this.client.set(key, correlationId),
-    );
+    await this.durable("SET", key, ["set", key, correlationId, ...(ttlMs > 0 ? ["PX", ttlMs] : [])]);
   }
 
   async refreshIndex(key: string, correlationId: string, ttlMs: number): Promise<void> {
-    await this.guard("refresh-index", key, true, () => this.scripts.refreshIndex.run(this.client, key, [correlationId, ttlMs]));
+    await this.runScript(this.scripts.refreshIndex, key, [correlationId, ttlMs]);
   }
 
   async alignIndexTtl(key: string, ttlMs: number): Promise<void> {
-    await this.guard("PEXPIRE", key, true, () => (ttlMs > 0 ? this.client.pexpire(key, ttlMs) : this.client.persist(key)));
+    await this.durable("PEXPIRE", key, ttlMs > 0 ? ["pexpire", key, ttlMs] : ["persist", key]);
   }
 
   async deleteIndex(key: string): Promise<void> {
-    await this.guard("DEL", key, true, () => this.client.del(key));
+    await this.durable("DEL", key, ["del", key]);
   }
 
   takeValue(key: string): Promise<Buffer | null> {
-    return this.guard("GETDEL", key, true, () => this.client.getdelBuffer(key));
+    return this.durable("GETDEL", key, ["getdelBuffer", key]) as Promise<Buffer | null>;
   }
 
   async deleteValueOf(key: string, sagaId: string): Promise<DeleteStatus> {
-    return (await this.guard("delete", key, true, () => this.scripts.deleteOwned.run(this.client, key, [sagaId]))) as DeleteStatus;
+    return (await this.runScript(this.scripts.deleteOwned, key, [sagaId])) as DeleteStatus;
+  }
+
+  /** Run a script by SHA; on NOSCRIPT (cache lost: restart, failover, SCRIPT FLUSH) nothing ran, so send the source. */
+  private async runScript(script: LuaScript, key: string, args: Argument[]): Promise<unknown> {
+    try {
+      return await this.durable(script.name, key, ["evalsha", script.sha, 1, key, ...args]);
+    } catch (error) {
+      const cause = error instanceof SagaStoreError ? error.cause : error;
+      if (!(cause instanceof Error) || !cause.message.startsWith("NOSCRIPT")) throw error;
+      return this.durable(script.name, key, ["eval", script.source, 1, key, ...args]);
+    }
+  }
+
+  /**
+   * Send one write command; with durability on, WAIT follows it in the same
+   * pipeline, so it reaches the node that owns the key, even on a Cluster.
+   */
+  private async durable(operation: string, key: string, [command, ...args]: [string, ...Argument[]]): Promise<unknown> {
+    const client = this.client as unknown as Record<string, (...a: Argument[]) => Promise<unknown>>;
+    if (!this.durability) return this.guard(operation, key, true, () => client[command]!.apply(this.client, args));
+    const { replicas, timeoutMs } = this.durability;
+    const replies = await this.guard(operation, key, true, () => {
+      const pipeline = this.client.pipeline() as unknown as Record<string, (...a: Argument[]) => unknown> & {
+        exec(): Promise<[Error | null, unknown][] | null>;
+      };
+      pipeline[command]!(...args);
+      pipeline.wait!(replicas, timeoutMs);
+      return pipeline.exec();
+    });
+    const [[commandError, reply], [waitError, acknowledged]] = replies as [[Error | null, unknown], [Error | null, unknown]];
+    if (commandError) throw toStoreError(commandError, operation, key, true);
+    if (waitError) throw toStoreError(waitError, operation, key, true);
+    if ((acknowledged as number) < replicas) throw new ReplicationTimeoutError(operation, key, acknowledged as number, replicas, timeoutMs);
+    return reply;
   }
 
   private async guard<T>(operation: string, key: string | undefined, isWrite: boolean, run: () => Promise<T>): Promise<T> {
@@ -91,4 +160,3 @@ export class RedisBackend implements SagaBackend {
 function isCluster(client: Redis | Cluster): client is Cluster {
   return (client as Cluster).isCluster === true;
 }
-
