@@ -59,4 +59,6 @@ export interface SagaBackend {
   takeValue(key: string): Promise<Buffer | null>;
   /** Delete a value only when it belongs to `sagaId`. */
   deleteValueOf(key: string, sagaId: string): Promise<DeleteStatus>;
+  /** Every key starting with `prefix`, in batches, across all primaries of a Cluster (SCAN; a key may repeat). */
+  scanPrefix(prefix: string): AsyncIterable<string[]>;
 }

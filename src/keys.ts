@@ -42,6 +42,12 @@ export function escapeCorrelationId(correlationId: string): string {
   return correlationId;
 }
 
+export function unescapeCorrelationId(escaped: string): string {
+  if (escaped.startsWith("%25")) return "%" + escaped.slice(3);
+  if (escaped.startsWith("%69")) return "i" + escaped.slice(3);
+  return escaped;
+}
+
 export class KeyLayout {
   constructor(readonly prefix: string) {}
 
@@ -49,6 +55,18 @@ export class KeyLayout {
     assertSagaName(sagaName);
     assertId("correlationId", correlationId);
     return `${this.prefix}saga:${sagaName}:${escapeCorrelationId(correlationId)}`;
+  }
+
+  /** Every value and index key of one saga type starts with this. */
+  sagaKeyPrefix(sagaName: string): string {
+    assertSagaName(sagaName);
+    return `${this.prefix}saga:${sagaName}:`;
+  }
+
+  /** The correlation id of a value key under sagaKeyPrefix(); undefined for an index key. */
+  correlationIdOf(sagaKeyPrefix: string, key: string): string | undefined {
+    const rest = key.slice(sagaKeyPrefix.length);
+    return rest.startsWith("idx:") ? undefined : unescapeCorrelationId(rest);
   }
 
   indexKey(sagaName: string, sagaId: string): string {

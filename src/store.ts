@@ -221,6 +221,23 @@ export class SagaStore<Types = any> {
     return status === DeleteStatus.Deleted;
   }
 
+  /**
+   * Every correlation id stored for a saga type, scanning every primary of a
+   * Cluster. SCAN semantics, for stats and batch jobs: no blocking and
+   * bounded memory, but no order, an id may come twice, and one written or
+   * deleted meanwhile may or may not be seen.
+   */
+  async *scanCorrelationIds(sagaName: SagaName<Types>): AsyncIterable<string> {
+    this.schemas.checkSaga(sagaName);
+    const prefix = this.keys.sagaKeyPrefix(sagaName);
+    for await (const keys of this.ready().scanPrefix(prefix)) {
+      for (const key of keys) {
+        const correlationId = this.keys.correlationIdOf(prefix, key);
+        if (correlationId !== undefined) yield correlationId;
+      }
+    }
+  }
+
   // ---- internals ------------------------------------------------------------
 
   private ready(): SagaBackend {

@@ -97,6 +97,10 @@ export class MemoryBackend implements SagaBackend {
     return DeleteStatus.Deleted;
   }
 
+  async *scanPrefix(prefix: string): AsyncIterable<string[]> {
+    yield [...this.entries.keys()].filter((key) => key.startsWith(prefix) && this.live(key));
+  }
+
   private live(key: string): Entry | undefined {
     const entry = this.entries.get(key);
     if (entry && entry.expiresAt !== 0 && entry.expiresAt <= Date.now()) {

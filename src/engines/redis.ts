@@ -113,6 +113,19 @@ export class RedisBackend implements SagaBackend {
     return (await this.runScript(this.scripts.deleteOwned, key, [sagaId])) as DeleteStatus;
   }
 
+  async *scanPrefix(prefix: string): AsyncIterable<string[]> {
+    const match = prefix.replace(/[*?[\]\\]/g, "\\$&") + "*";
+    const masters = isCluster(this.client) ? this.client.nodes("master") : [this.client];
+    for (const node of masters) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await this.guard("SCAN", undefined, false, () => node.scan(cursor, "MATCH", match, "COUNT", 1000));
+        cursor = next;
+        if (keys.length > 0) yield keys;
+      } while (cursor !== "0");
+    }
+  }
+
   /** Run a script by SHA; on NOSCRIPT (cache lost: restart, failover, SCRIPT FLUSH) nothing ran, so send the source. */
   private async runScript(script: LuaScript, key: string, args: Argument[]): Promise<unknown> {
     try {
