@@ -1,0 +1,98 @@
+/**
+ * Timing primitives: a fixed number of operations driven by `concurrency`
+ * async workers sharing one counter, each op timed with process.hrtime.bigint.
+ * A cell runs "ours" and its raw baseline in alternating chunks (ABBA order),
+ * so drift (GC, server memory growth, CPU frequency) hits both sides alike.
+ */
+
+/** One operation; `i` is unique per side within a cell, `worker` is 0..concurrency-1. */
+export type Op = (i: number, worker: number) => Promise<unknown>;
+
+export interface SideResult {
+  ops: number;
+  opsPerSec: number;
+  p50us: number;
+  p99us: number;
+}
+
+class Recorder {
+  readonly latenciesUs: Float64Array;
+  count = 0;
+  elapsedNs = 0n;
+
+  constructor(capacity: number) {
+    this.latenciesUs = new Float64Array(capacity);
+  }
+
+  result(): SideResult {
+    const sorted = this.latenciesUs.subarray(0, this.count).sort();
+    const seconds = Number(this.elapsedNs) / 1e9;
+    return {
+      ops: this.count,
+      opsPerSec: seconds > 0 ? this.count / seconds : 0,
+      p50us: percentile(sorted, 0.5),
+      p99us: percentile(sorted, 0.99),
+    };
+  }
+}
+
+/** Nearest-rank percentile of an ascending array. */
+export function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(p * sorted.length)));
+  return sorted[rank - 1]!;
+}
+
+/** Run `count` ops with `concurrency` workers, op indexes from `firstIndex`; records into `recorder` when given. */
+async function runChunk(concurrency: number, count: number, firstIndex: number, op: Op, recorder?: Recorder): Promise<void> {
+  let next = 0;
+  const worker = async (w: number) => {
+    while (next < count) {
+      const i = firstIndex + next++;
+      const t0 = process.hrtime.bigint();
+      await op(i, w);
+      if (recorder) recorder.latenciesUs[recorder.count++] = Number(process.hrtime.bigint() - t0) / 1000;
+    }
+  };
+  const started = process.hrtime.bigint();
+  const workers: Promise<void>[] = [];
+  for (let w = 0; w < concurrency; w++) workers.push(worker(w));
+  await Promise.all(workers);
+  if (recorder) recorder.elapsedNs += process.hrtime.bigint() - started;
+}
+
+export interface CellPlan {
+  concurrency: number;
+  /** Measured ops per side. */
+  ops: number;
+  /** Unrecorded ops per side before measuring. */
+  warmup: number;
+  /** Measured chunks per side; sides alternate ours/raw, raw/ours, ... */
+  rounds: number;
+}
+
+/** Total op indexes a side will use (warm-up included): size per-op data (e.g. fresh insert ids) with this. */
+export function indexesNeeded(plan: CellPlan): number {
+  return plan.warmup + Math.ceil(plan.ops / plan.rounds) * plan.rounds;
+}
+
+export async function measureCell(plan: CellPlan, ours: Op, raw: Op): Promise<{ ours: SideResult; raw: SideResult }> {
+  const { concurrency, warmup, rounds } = plan;
+  const chunk = Math.ceil(plan.ops / rounds);
+  const sides = [
+    { op: ours, recorder: new Recorder(chunk * rounds), next: 0 },
+    { op: raw, recorder: new Recorder(chunk * rounds), next: 0 },
+  ];
+  for (const side of sides) {
+    await runChunk(concurrency, warmup, side.next, side.op);
+    side.next += warmup;
+  }
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? sides : [sides[1]!, sides[0]!];
+    for (const side of order) {
+      await runChunk(concurrency, chunk, side.next, side.op, side.recorder);
+      side.next += chunk;
+    }
+  }
+  return { ours: sides[0]!.recorder.result(), raw: sides[1]!.recorder.result() };
+}
