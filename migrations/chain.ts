@@ -19,7 +19,8 @@ export interface MigrationChain {
 }
 
 export type StepOutcome =
-  | { ok: true; state: unknown }
+  /** `state` is the schema's output; `raw` the value it parsed (what a write stores: the input form). */
+  | { ok: true; state: unknown; raw: unknown }
   | { ok: false; kind: "threw"; from: number; to: number; cause: unknown }
   | { ok: false; kind: "invalid"; from: number; to: number; issues: z.core.$ZodIssue[] };
 
@@ -65,11 +66,12 @@ export function compileChain(definition: SagaDefinition): MigrationChain {
 
   const parse = (state: unknown, version: number, from = version): StepOutcome => {
     const result = byVersion.get(version)!.schema.safeParse(state);
-    return result.success ? { ok: true, state: result.data } : { ok: false, kind: "invalid", from, to: version, issues: result.error.issues };
+    return result.success ? { ok: true, state: result.data, raw: state } : { ok: false, kind: "invalid", from, to: version, issues: result.error.issues };
   };
 
   const migrate = (state: unknown, from: number, to: number): StepOutcome => {
     let current = state;
+    let raw = state;
     const step = from < to ? 1 : -1;
     for (let version = from; version !== to; version += step) {
       const target = version + step;
@@ -81,9 +83,10 @@ export function compileChain(definition: SagaDefinition): MigrationChain {
       }
       const parsed = parse(current, target, version);
       if (!parsed.ok) return parsed;
+      raw = current;
       current = parsed.state;
     }
-    return { ok: true, state: current };
+    return { ok: true, state: current, raw };
   };
 
   return {

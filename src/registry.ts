@@ -34,7 +34,7 @@ export type InputOf<Types, Name> = Types extends RegisteredSagas ? (Types[Name &
 export interface SagaRegistryOptions {
   /** Reject unregistered saga names at run time with UNKNOWN_SAGA (default true). */
   strict?: boolean;
-  /** Schema version assumed for values written by 0.2.2 or by a store without a registry (default 1). */
+  /** Schema version assumed for values with no envelope, written by 0.2.2 (default 1). A store without a registry writes schema version 1. */
   legacySchemaVersion?: number;
 }
 

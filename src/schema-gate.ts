@@ -19,8 +19,8 @@ export interface PreparedWrite {
 
 /**
  * Where states cross the registry: validated (and downgraded) before a
- * write, upgraded and validated after a read. The store's own `metadata`
- * field is set aside, so schemas describe only the saga's fields.
+ * write, upgraded and validated after a read. Schemas describe the saga's
+ * fields; the store's own fields are kept aside (see withStoreFields).
  */
 export class SchemaGate {
   private readonly codecs = new Map<string, SagaCodec>();
@@ -45,23 +45,29 @@ export class SchemaGate {
     this.registry?.lookup(sagaName);
   }
 
-  prepareWrite(sagaName: string, sagaId: string, state: AnySagaState): PreparedWrite {
+  /**
+   * Validate a state for writing at `schemaVersion` (default: the saga's
+   * writeVersion). What is stored is the validated input form, so a schema's
+   * transforms run on read exactly as they did on write.
+   */
+  prepareWrite(sagaName: string, sagaId: string, state: AnySagaState, schemaVersion?: number): PreparedWrite {
     const codec = this.codecs.get(sagaName) ?? this.serializer.writeCodec;
     const saga = this.registry?.lookup(sagaName);
     if (!saga) return { stored: state, saved: state, schemaVersion: UNREGISTERED_SCHEMA_VERSION, codec };
     const { chain } = saga;
-    const { metadata, fields } = splitMetadata(state);
+    const target = schemaVersion ?? chain.writeVersion;
+    const fields = withoutMetadata(state);
     const latest = chain.parse(fields, chain.latest);
     if (!latest.ok) throw writeFailure(sagaName, sagaId, latest);
     let written: StepOutcome = latest;
-    if (chain.writeVersion !== chain.latest) {
-      written = chain.migrate(latest.state, chain.latest, chain.writeVersion);
+    if (target !== chain.latest) {
+      written = chain.migrate(latest.state, chain.latest, target);
       if (!written.ok) throw writeFailure(sagaName, sagaId, written);
     }
     return {
-      stored: joinMetadata(written.state, metadata),
-      saved: joinMetadata(latest.state, metadata),
-      schemaVersion: chain.writeVersion,
+      stored: withStoreFields(written.raw, state),
+      saved: withStoreFields(latest.state, state),
+      schemaVersion: target,
       codec,
     };
   }
@@ -83,20 +89,19 @@ function upgrade(sagaName: string, key: string, decoded: DecodedValue, { chain }
       cause: new Error(`schema version ${stored} is older than the oldest one registered (${chain.first})`),
     });
   }
-  const { metadata, fields } = splitMetadata(decoded.state);
-  const parsed = chain.parse(fields, stored);
+  const parsed = chain.parse(withoutMetadata(decoded.state), stored);
   if (!parsed.ok) {
     const invalid = readFailure(sagaName, sagaId, parsed);
     if (stored === chain.latest) throw invalid;
     throw new MigrationError(sagaName, sagaId, key, stored, chain.latest, { cause: invalid });
   }
-  if (stored === chain.latest) return joinMetadata(parsed.state, metadata);
+  if (stored === chain.latest) return withStoreFields(parsed.state, decoded.state);
   const upgraded = chain.migrate(parsed.state, stored, chain.latest);
   if (!upgraded.ok) {
     const cause = upgraded.kind === "threw" ? upgraded.cause : readFailure(sagaName, sagaId, upgraded);
     throw new MigrationError(sagaName, sagaId, key, upgraded.from, upgraded.to, { cause });
   }
-  return joinMetadata(upgraded.state, metadata);
+  return withStoreFields(upgraded.state, decoded.state);
 }
 
 type Failed = Exclude<StepOutcome, { ok: true }>;
@@ -110,12 +115,21 @@ function readFailure(sagaName: string, sagaId: string | undefined, failed: Faile
   return new SchemaValidationError(sagaName, sagaId, failed.to, failed.kind === "invalid" ? failed.issues : [], "read");
 }
 
-function splitMetadata(state: AnySagaState): { metadata: unknown; fields: AnySagaState } {
-  if (!("metadata" in state)) return { metadata: undefined, fields: state };
-  const { metadata, ...fields } = state;
-  return { metadata, fields };
+function withoutMetadata(state: AnySagaState): AnySagaState {
+  if (!("metadata" in state)) return state;
+  const { metadata: _metadata, ...fields } = state;
+  return fields;
 }
 
-function joinMetadata(fields: unknown, metadata: unknown): AnySagaState {
-  return metadata === undefined ? (fields as AnySagaState) : { ...(fields as AnySagaState), metadata };
+/**
+ * The fields the store relies on survive any schema: `metadata` is never
+ * shown to it, and the seed shape's `id` and `correlationId` are carried over
+ * when the schema does not declare them (a schema that does, validates them).
+ */
+function withStoreFields(fields: unknown, source: AnySagaState): AnySagaState {
+  const result = { ...(fields as AnySagaState) };
+  if (source.metadata !== undefined) result.metadata = source.metadata;
+  if (source.id !== undefined && !("id" in result)) result.id = source.id;
+  if (source.correlationId !== undefined && !("correlationId" in result)) result.correlationId = source.correlationId;
+  return result;
 }

@@ -313,12 +313,21 @@ export class SagaStore<Types = any> {
     const valueKey = this.keys.valueKey(sagaName, correlationId);
     const indexKey = this.keys.indexKey(sagaName, sagaId);
     const ttlMs = this.ttlMsFor(state);
-    const { envelope, saved } = this.encode(sagaName, sagaId, state, expectedVersion + 1);
     const backend = this.ready();
-    const write = () => backend.writeValue({ key: valueKey, envelope, expectedVersion, ttlMs });
-    const { result, replyLost } = await this.sendWrite(sagaName, sagaId, valueKey, () =>
-      ttlMs > 0 ? Promise.all([backend.refreshIndex(indexKey, correlationId, ttlMs), write()]) : Promise.all([undefined, write()]),
-    );
+    const attempt = (schemaVersion?: number) => {
+      const { envelope, saved } = this.encode(sagaName, sagaId, state, expectedVersion + 1, schemaVersion);
+      const write = () => backend.writeValue({ key: valueKey, envelope, expectedVersion, ttlMs });
+      return this.sendWrite(sagaName, sagaId, valueKey, () =>
+        ttlMs > 0 ? Promise.all([backend.refreshIndex(indexKey, correlationId, ttlMs), write()]) : Promise.all([undefined, write()]),
+      ).then((sent) => ({ ...sent, saved }));
+    };
+    let { result, replyLost, saved } = await attempt();
+    const stored = result.storedSchemaVersion;
+    if (result.status === WriteStatus.SchemaAhead && stored <= this.schemas.knownVersion(sagaName)) {
+      // Mid-rollout: the saga is already at a version this process knows but does not write yet
+      // (writeVersion below it). Write at the stored version rather than refuse or lose its fields.
+      ({ result, replyLost, saved } = await attempt(stored));
+    }
     const written = result.status === WriteStatus.Written || result.status === WriteStatus.AlreadyWritten;
     if (written && ttlMs === 0 && result.previousTtlMs > 0) {
       // The value just lost its expiry; its index must not expire alone.
@@ -335,8 +344,14 @@ export class SagaStore<Types = any> {
   }
 
   /** Validate (registry), then encode; `saved` is the state the caller gets back. */
-  private encode(sagaName: string, sagaId: string, state: AnySagaState, sagaVersion: number): { envelope: Buffer; saved: AnySagaState } {
-    const { stored, saved, schemaVersion, codec } = this.schemas.prepareWrite(sagaName, sagaId, state);
+  private encode(
+    sagaName: string,
+    sagaId: string,
+    state: AnySagaState,
+    sagaVersion: number,
+    targetSchemaVersion?: number,
+  ): { envelope: Buffer; saved: AnySagaState } {
+    const { stored, saved, schemaVersion, codec } = this.schemas.prepareWrite(sagaName, sagaId, state, targetSchemaVersion);
     try {
       return { envelope: this.serializer.encode(sagaName, stored, { sagaId, sagaVersion, schemaVersion }, codec), saved };
     } catch (error) {

@@ -681,7 +681,14 @@ describe.each([redisEngine, memoryEngine])("$name engine", (engine) => {
    * see the session report.
    */
   describe("an acknowledged write reads back with the same registry", () => {
-    async function writeThenRead<T>(world: World, store: SagaStore<T>, write: () => Promise<unknown>, correlationId: string, sagaId: string) {
+    async function writeThenRead<T>(
+      world: World,
+      store: SagaStore<T>,
+      write: () => Promise<unknown>,
+      correlationId: string,
+      sagaId: string,
+      toInput: (state: any) => any = (state) => state,
+    ) {
       const wrote = await write().then(
         () => true,
         (error: unknown) => {
@@ -696,7 +703,7 @@ describe.each([redisEngine, memoryEngine])("$name engine", (engine) => {
       const any = store as SagaStore<any>;
       const byCorrelation = await any.findByCorrelationId("T", correlationId);
       expect(await any.findById("T", sagaId)).toEqual(byCorrelation);
-      await any.modify("T", correlationId, (state: any) => state);
+      await any.modify("T", correlationId, toInput);
       return byCorrelation;
     }
 
@@ -704,8 +711,20 @@ describe.each([redisEngine, memoryEngine])("$name engine", (engine) => {
       const world = await engine.world();
       const Schema = z.object({ orderId: z.string(), amount: z.string().regex(/^\d+$/).transform(Number) });
       const store = await world.open({ registry: createSagaRegistry([defineSaga("T", Schema)]) });
-      const read = await writeThenRead(world, store, () => store.insert("T", "c-t", { orderId: "o", amount: "12", metadata: { sagaId: "s-t" } }), "c-t", "s-t");
-      if (read) expect(read).toEqual({ orderId: "o", amount: 12, metadata: { sagaId: "s-t", version: 0 } });
+      // What is stored is the validated input, so the transform runs again on every read.
+      const read = await writeThenRead(
+        world,
+        store,
+        () => store.insert("T", "c-t", { orderId: "o", amount: "12", metadata: { sagaId: "s-t" } }),
+        "c-t",
+        "s-t",
+        (state) => ({ ...state, amount: String(state.amount) }),
+      );
+      expect(read).toEqual({ orderId: "o", amount: 12, metadata: { sagaId: "s-t", version: 0 } });
+      // Handing the output back as input is what the types forbid: refused on write, nothing changed.
+      const before = await world.raw(valueKey(world, "c-t", "T"));
+      await expect(store.modify("T", "c-t", (state) => state as never)).rejects.toMatchObject({ code: "SCHEMA_VALIDATION_FAILED", phase: "write" });
+      expect(await world.raw(valueKey(world, "c-t", "T"))).toEqual(before);
     });
 
     it("a seed-shaped state ({ id, correlationId, status, data }) whose schema leaves out the identity fields", async () => {
@@ -723,14 +742,14 @@ describe.each([redisEngine, memoryEngine])("$name engine", (engine) => {
     });
   });
 
-  it("legacySchemaVersion also applies to envelopes written by a store without a registry (SagaRegistryOptions doc)", async () => {
-    // src/registry.ts: "Schema version assumed for values written by 0.2.2 or by a store without a registry".
+  it("legacySchemaVersion applies to values with no envelope only; a store without a registry writes schema version 1", async () => {
     const world = await engine.world();
     const plain = await world.open();
-    await plain.insert(SAGA, "c-plain", { orderId: "o-plain", amount: 5, currency: "USD", metadata: { sagaId: "s-plain" } });
+    await plain.insert(SAGA, "c-plain", { orderId: "o-plain", amount: 5, metadata: { sagaId: "s-plain" } });
+    expect(header(await world.raw(valueKey(world, "c-plain"))).schemaVersion).toBe(1);
     const reader = await world.open({ registry: createSagaRegistry([orderV3()], { legacySchemaVersion: 2 }) });
-    // Read as v1 instead, the currency is dropped and silently replaced by the v1 -> v2 default (EUR).
-    expect((await reader.findByCorrelationId(SAGA, "c-plain"))!.total).toEqual({ cents: 5, currency: "USD" });
+    // Read as v1 and upgraded: the v1 -> v2 step adds its default currency.
+    expect((await reader.findByCorrelationId(SAGA, "c-plain"))!.total).toEqual({ cents: 5, currency: "EUR" });
   });
 
   describe("per-saga codec override", () => {
