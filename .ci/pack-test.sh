@@ -116,7 +116,7 @@ async function main() {
       assert(found && found.status === "paid" && found.metadata.version === 1, codec + ": found the saved state");
       assert(found.metadata.createdAt instanceof Date, codec + ": metadata.createdAt is a Date");
     }
-    assert((await store.delete("OrderSaga", "order-2")) === true, codec + ": delete");
+    assert((await store.deleteByCorrelationId("OrderSaga", "order-2")) === true, codec + ": delete");
     assert((await store.findById("OrderSaga", "s-2")) === null, codec + ": gone after delete");
     await store.close();
   }

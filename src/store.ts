@@ -191,8 +191,17 @@ export class SagaStore<Types = any> {
     }
   }
 
-  /** Delete by correlation id (the seed README's signature). Returns whether a saga was deleted. */
-  async delete(sagaName: SagaName<Types>, correlationId: string): Promise<boolean> {
+  /**
+   * Delete a saga. The seed README passes a correlation id; saga-bus's store
+   * contract passes a saga id. The id is tried as a correlation id first and,
+   * when no saga is stored under it, as a saga id.
+   */
+  async delete(sagaName: SagaName<Types>, id: string): Promise<void> {
+    if (!(await this.deleteByCorrelationId(sagaName, id))) await this.deleteById(sagaName, id);
+  }
+
+  /** Delete by correlation id. Returns whether a saga was deleted. */
+  async deleteByCorrelationId(sagaName: SagaName<Types>, correlationId: string): Promise<boolean> {
     this.schemas.checkSaga(sagaName);
     const key = this.keys.valueKey(sagaName, correlationId);
     const bytes = await this.withRetries(() => this.ready().takeValue(key));
@@ -208,7 +217,7 @@ export class SagaStore<Types = any> {
     return true;
   }
 
-  /** Delete by saga id. Never deletes another saga, even through a stale index. */
+  /** Delete by saga id. Never deletes another saga, even through a stale index. Returns whether a saga was deleted. */
   async deleteById(sagaName: SagaName<Types>, sagaId: string): Promise<boolean> {
     this.schemas.checkSaga(sagaName);
     const indexKey = this.keys.indexKey(sagaName, sagaId);

@@ -49,7 +49,7 @@ describe("key layout for ordinary ids (0.2.2 compatible)", () => {
     await store.insert("OrderSaga", "c-1", sagaBusState("s-1"));
     await store.insert("OrderSaga", "c-2", sagaBusState("s-2"));
     expect(await keysUnder(redis!, prefix)).toHaveLength(4);
-    expect(await store.delete("OrderSaga", "c-1")).toBe(true);
+    expect(await store.deleteByCorrelationId("OrderSaga", "c-1")).toBe(true);
     expect(await keysUnder(redis!, prefix)).toEqual([`${prefix}saga:OrderSaga:c-2`, `${prefix}saga:OrderSaga:idx:id:s-2`].sort());
     expect(await store.deleteById("OrderSaga", "s-2")).toBe(true);
     expect(await keysUnder(redis!, prefix)).toEqual([]);
@@ -122,7 +122,7 @@ describe("the reserved idx: namespace", () => {
     expect((await store.findByCorrelationId("OrderSaga", "order-1"))!.who).toBe("s1-updated");
 
     // Deleting the idx: saga keeps s1.
-    expect(await store.delete("OrderSaga", "idx:id:s1")).toBe(true);
+    expect(await store.deleteByCorrelationId("OrderSaga", "idx:id:s1")).toBe(true);
     expect((await store.findById("OrderSaga", "s1"))!.who).toBe("s1-updated");
     expect(await keysUnder(redis!, prefix)).toEqual([`${prefix}saga:OrderSaga:order-1`, s1Index].sort());
   });
@@ -183,7 +183,7 @@ describe("escaping of correlation ids starting with % or idx:", () => {
     for (const [i, [correlationId]] of cases.entries()) {
       const updated = await store.modify("OrderSaga", correlationId, (s) => ({ ...s, data: { ...s.data, touched: true } }));
       expect(updated.version).toBe(1);
-      expect(await (i % 2 === 0 ? store.delete("OrderSaga", correlationId) : store.deleteById("OrderSaga", `s-${i}`))).toBe(true);
+      expect(await (i % 2 === 0 ? store.deleteByCorrelationId("OrderSaga", correlationId) : store.deleteById("OrderSaga", `s-${i}`))).toBe(true);
       for (const [j, [other]] of cases.entries()) {
         if (j <= i) continue;
         expect((await store.findByCorrelationId("OrderSaga", other))!.data.i, `after deleting ${correlationId}`).toBe(j);
@@ -227,7 +227,7 @@ describe("special characters in saga names and ids", () => {
     const all = await seedAll(store);
     const deleted = all.filter((_, i) => i % 3 !== 2);
     for (const [i, entry] of deleted.entries()) {
-      expect(await (i % 2 === 0 ? store.delete(entry.name, entry.correlationId) : store.deleteById(entry.name, entry.id))).toBe(true);
+      expect(await (i % 2 === 0 ? store.deleteByCorrelationId(entry.name, entry.correlationId) : store.deleteById(entry.name, entry.id))).toBe(true);
     }
     const kept = all.filter((_, i) => i % 3 === 2);
     for (const { name, id, correlationId, tag } of kept) {

@@ -146,7 +146,7 @@ describe("values written by 0.2.2", () => {
     const first = await openWithLegacy({ keyPrefix: prefix }, "s-1", "c-1");
     const second = await openWithLegacy({ keyPrefix: prefix }, "s-2", "c-2");
     expect(await first.store.deleteById("OrderSaga", "s-2")).toBe(true);
-    expect(await first.store.delete("OrderSaga", "c-1")).toBe(true);
+    expect(await first.store.deleteByCorrelationId("OrderSaga", "c-1")).toBe(true);
     expect(await first.redis.exists(first.valueKey, first.indexKey, second.valueKey, second.indexKey)).toBe(0);
   });
 
