@@ -1,4 +1,4 @@
-import { createHash, randomFillSync } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 
 /**
  * Envelope format 1: every stored value is one Redis string laid out as
@@ -46,8 +46,32 @@ export function isEnvelope(bytes: Buffer): boolean {
   return bytes.length > 0 && bytes[0] === ENVELOPE_MAGIC;
 }
 
+const fingerprints = new Map<string, Buffer>();
+const FINGERPRINT_CACHE_SIZE = 10_000;
+
+/** First 8 bytes of SHA-1(UTF-8 saga id); cached, as a saga is written many times. */
 export function sagaIdFingerprint(sagaId: string): Buffer {
-  return createHash("sha1").update(sagaId, "utf8").digest().subarray(0, 8);
+  let fingerprint = fingerprints.get(sagaId);
+  if (!fingerprint) {
+    fingerprint = createHash("sha1").update(sagaId, "utf8").digest().subarray(0, 8);
+    if (fingerprints.size >= FINGERPRINT_CACHE_SIZE) fingerprints.clear();
+    fingerprints.set(sagaId, fingerprint);
+  }
+  return fingerprint;
+}
+
+/**
+ * Write tokens only need to differ between writes to one key: 4 random bytes
+ * per process followed by a 32-bit counter make them unique within a process
+ * and collide across processes with odds of 2^-32, at no cost per write.
+ */
+const tokenPrefix = randomBytes(4);
+let tokenCounter = randomBytes(4).readUInt32BE(0);
+
+function writeToken(buffer: Buffer, offset: number): void {
+  tokenPrefix.copy(buffer, offset);
+  tokenCounter = (tokenCounter + 1) >>> 0;
+  buffer.writeUInt32BE(tokenCounter, offset + 4);
 }
 
 /** Fill the reserved first HEADER_SIZE bytes of `buffer`, including a fresh write token. */
@@ -58,7 +82,7 @@ export function writeHeader(buffer: Buffer, header: Omit<EnvelopeHeader, "format
   buffer[OFFSET.flags] = header.flags;
   buffer.writeUInt32BE(header.schemaVersion, OFFSET.schemaVersion);
   buffer.writeUInt32BE(header.sagaVersion, OFFSET.sagaVersion);
-  randomFillSync(buffer, OFFSET.token, 8);
+  writeToken(buffer, OFFSET.token);
   fingerprint.copy(buffer, OFFSET.fingerprint);
   return buffer;
 }
