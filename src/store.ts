@@ -1,5 +1,5 @@
 import { EnvelopeSerializer, type SerializerOptions } from "../codecs/serializer";
-import { DeleteStatus, WriteStatus, type SagaBackend, type WriteResult } from "./backend";
+import { DeleteStatus, WriteStatus, type SagaBackend, type WriteRequest, type WriteResult } from "./backend";
 import { BoundedCache } from "./bounded-cache";
 import {
   ConcurrencyError,
@@ -301,8 +301,8 @@ export class SagaStore<Types = any> {
     const ttlMs = this.ttlMsFor(state);
     const { envelope, saved } = this.encode(sagaName, sagaId, state, version);
     const backend = this.ready();
-    const { result, replyLost } = await this.sendWrite(sagaName, sagaId, valueKey, () =>
-      Promise.all([backend.setIndex(indexKey, correlationId, ttlMs), backend.writeValue({ key: valueKey, envelope, expectedVersion: -1, ttlMs })]),
+    const { result, replyLost } = await this.sendWrite(sagaName, sagaId, { key: valueKey, envelope, expectedVersion: -1, ttlMs }, () =>
+      backend.setIndex(indexKey, correlationId, ttlMs),
     );
     if (result.status === WriteStatus.Exists) {
       // Another saga holds the correlation id: ours never landed, and the index written for us must go.
@@ -323,19 +323,15 @@ export class SagaStore<Types = any> {
     const indexKey = this.keys.indexKey(sagaName, sagaId);
     const ttlMs = this.ttlMsFor(state);
     const backend = this.ready();
-    const attempt = (schemaVersion?: number) => {
-      const { envelope, saved } = this.encode(sagaName, sagaId, state, expectedVersion + 1, schemaVersion);
-      const write = () => backend.writeValue({ key: valueKey, envelope, expectedVersion, ttlMs });
-      return this.sendWrite(sagaName, sagaId, valueKey, () =>
-        ttlMs > 0 ? Promise.all([backend.refreshIndex(indexKey, correlationId, ttlMs), write()]) : Promise.all([undefined, write()]),
-      ).then((sent) => ({ ...sent, saved }));
-    };
-    let { result, replyLost, saved } = await attempt();
-    const stored = result.storedSchemaVersion;
-    if (result.status === WriteStatus.SchemaAhead && stored <= this.schemas.knownVersion(sagaName)) {
+    const refreshIndex = ttlMs > 0 ? () => backend.refreshIndex(indexKey, correlationId, ttlMs) : undefined;
+    let { envelope, saved } = this.encode(sagaName, sagaId, state, expectedVersion + 1);
+    let { result, replyLost } = await this.sendWrite(sagaName, sagaId, { key: valueKey, envelope, expectedVersion, ttlMs }, refreshIndex);
+    const storedSchema = result.storedSchemaVersion;
+    if (result.status === WriteStatus.SchemaAhead && storedSchema <= this.schemas.knownVersion(sagaName)) {
       // Mid-rollout: the saga is already at a version this process knows but does not write yet
       // (writeVersion below it). Write at the stored version rather than refuse or lose its fields.
-      ({ result, replyLost, saved } = await attempt(stored));
+      ({ envelope, saved } = this.encode(sagaName, sagaId, state, expectedVersion + 1, storedSchema));
+      ({ result, replyLost } = await this.sendWrite(sagaName, sagaId, { key: valueKey, envelope, expectedVersion, ttlMs }, refreshIndex));
     }
     const written = result.status === WriteStatus.Written || result.status === WriteStatus.AlreadyWritten;
     if (written && ttlMs === 0 && result.previousTtlMs > 0) {
@@ -379,19 +375,21 @@ export class SagaStore<Types = any> {
   private async sendWrite(
     sagaName: string,
     sagaId: string,
-    valueKey: string,
-    send: () => Promise<[unknown, WriteResult]>,
+    request: WriteRequest,
+    indexWrite: (() => Promise<void>) | undefined,
   ): Promise<{ result: WriteResult; replyLost: boolean }> {
+    const backend = this.ready();
     let replyLost = false;
     for (let attempt = 0; ; attempt++) {
-      const epoch = this.ready().connectionEpoch;
+      const epoch = backend.connectionEpoch;
       try {
-        const [, result] = await send();
-        return { result, replyLost: replyLost || this.ready().connectionEpoch !== epoch };
+        // The index command (another key, maybe another slot) goes out first, in the same round trip.
+        const result = indexWrite ? (await Promise.all([indexWrite(), backend.writeValue(request)]))[1] : await backend.writeValue(request);
+        return { result, replyLost: replyLost || backend.connectionEpoch !== epoch };
       } catch (error) {
         if (!(error instanceof RedisUnavailableError)) throw error;
         replyLost ||= error.mayHaveBeenApplied;
-        if (attempt >= this.maxRetries) throw replyLost ? new WriteOutcomeUnknownError(sagaName, sagaId, valueKey, { cause: error }) : error;
+        if (attempt >= this.maxRetries) throw replyLost ? new WriteOutcomeUnknownError(sagaName, sagaId, request.key, { cause: error }) : error;
         await sleep(backoffMs(this.retryDelayMs, attempt));
       }
     }

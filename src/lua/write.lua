@@ -5,7 +5,8 @@
   Envelope format 1 offsets (1-based here; codecs/envelope.ts is the spec):
     byte 1 magic 0xFE, byte 2 format (1), bytes 5-8 schema version,
     bytes 9-12 saga version, bytes 13-20 write token, bytes 21-28 saga id fingerprint.
-  A value not starting with 0xFE is a 0.2.2 JSON value (read with cjson).
+  Only the 28-byte header of the stored value is read. A value not starting
+  with 0xFE is a 0.2.2 JSON value, read in full with cjson.
 
   Input:
     KEYS[1]  value key
@@ -36,10 +37,6 @@ local function u32(s, at)
   return ((a * 256 + b) * 256 + c) * 256 + d
 end
 
-local function hex(s)
-  return (string.gsub(s, ".", function(c) return string.format("%02x", string.byte(c)) end))
-end
-
 local function store()
   if ttl > 0 then
     redis.call("SET", key, envelope, "PX", ttl)
@@ -48,8 +45,8 @@ local function store()
   end
 end
 
-local current = redis.call("GET", key)
-if not current then
+local head = redis.call("GETRANGE", key, 0, 27)
+if head == "" and redis.call("EXISTS", key) == 0 then
   if expected ~= -1 then return { -1, 0, 0, -2 } end
   store()
   return { 1, 0, 0, -2 }
@@ -57,16 +54,16 @@ end
 
 local pttl = redis.call("PTTL", key)
 local storedVersion, storedSchema, sameSaga
-if string.byte(current, 1) == 254 then
-  if string.len(current) < 28 or string.byte(current, 2) ~= 1 then return { -5, 0, 0, pttl } end
-  storedSchema = u32(current, 5)
-  storedVersion = u32(current, 9)
-  if string.sub(current, 13, 20) == string.sub(envelope, 13, 20) then
+if string.byte(head, 1) == 254 then
+  if string.len(head) < 28 or string.byte(head, 2) ~= 1 then return { -5, 0, 0, pttl } end
+  storedSchema = u32(head, 5)
+  storedVersion = u32(head, 9)
+  if string.sub(head, 13, 20) == string.sub(envelope, 13, 20) then
     return { 2, storedVersion, storedSchema, pttl }
   end
-  sameSaga = string.sub(current, 21, 28) == string.sub(envelope, 21, 28)
+  sameSaga = string.sub(head, 21, 28) == string.sub(envelope, 21, 28)
 else
-  local ok, doc = pcall(cjson.decode, current)
+  local ok, doc = pcall(cjson.decode, redis.call("GET", key))
   if not ok or type(doc) ~= "table" then return { -5, 0, 0, pttl } end
   local meta = doc.metadata
   local id, version
@@ -80,7 +77,8 @@ else
   if type(id) ~= "string" then return { -5, 0, 0, pttl } end
   storedSchema = 0
   storedVersion = version
-  sameSaga = string.sub(redis.sha1hex(id), 1, 16) == hex(string.sub(envelope, 21, 28))
+  local fingerprint = string.gsub(string.sub(envelope, 21, 28), ".", function(c) return string.format("%02x", string.byte(c)) end)
+  sameSaga = string.sub(redis.sha1hex(id), 1, 16) == fingerprint
 end
 
 if expected == -1 then return { -2, storedVersion, storedSchema, pttl } end
