@@ -14,6 +14,7 @@ export type SagaStoreErrorCode =
   | "STORE_NOT_INITIALIZED"
   | "REDIS_UNAVAILABLE"
   | "REDIS_COMMAND_FAILED"
+  | "REDIS_OUT_OF_MEMORY"
   | "WRITE_OUTCOME_UNKNOWN"
   | "WRITE_NOT_REPLICATED"
   | "UNKNOWN_SAGA"
@@ -151,7 +152,23 @@ export class RedisUnavailableError extends SagaStoreError {
   }
 }
 
-/** Any other error reply from Redis (e.g. OOM under maxmemory noeviction). */
+/**
+ * Redis refused a write because it reached `maxmemory` under the noeviction
+ * policy. Nothing was written by the refused command; reads keep working.
+ * Not retried: it lasts until memory is freed or the limit raised.
+ */
+export class RedisOutOfMemoryError extends SagaStoreError {
+  readonly code = "REDIS_OUT_OF_MEMORY" as const;
+  constructor(
+    readonly operation: string,
+    readonly key: string | undefined,
+    options: { cause: unknown },
+  ) {
+    super(`Redis is out of memory (maxmemory reached) and refused ${operation}${key ? ` on "${key}"` : ""}`, options);
+  }
+}
+
+/** Any other error reply from Redis. */
 export class RedisCommandError extends SagaStoreError {
   readonly code = "REDIS_COMMAND_FAILED" as const;
   constructor(

@@ -1,4 +1,4 @@
-import { RedisCommandError, RedisUnavailableError, type SagaStoreError } from "../errors";
+import { RedisCommandError, RedisOutOfMemoryError, RedisUnavailableError, type SagaStoreError } from "../errors";
 
 /** Error replies meaning the server did not run the command and may accept it soon. */
 const TRANSIENT_REPLIES = /^(LOADING|TRYAGAIN|CLUSTERDOWN|READONLY|MASTERDOWN|BUSY)\b/;
@@ -12,6 +12,8 @@ export function toStoreError(error: unknown, operation: string, key: string | un
   const err = error as Error & { name?: string; code?: string };
   if (err?.name === "ReplyError") {
     if (TRANSIENT_REPLIES.test(err.message)) return new RedisUnavailableError(operation, key, false, { cause: error });
+    // Inside a script the reply reads "ERR Error running script ... OOM command not allowed ...".
+    if (/\bOOM\b/.test(err.message)) return new RedisOutOfMemoryError(operation, key, { cause: error });
     return new RedisCommandError(operation, key, { cause: error });
   }
   // "Stream isn't writeable" means the command never left the client.
