@@ -57,6 +57,8 @@ export interface SagaBackend {
   deleteIndex(key: string): Promise<void>;
   /** Remove and return a value (GETDEL). */
   takeValue(key: string): Promise<Buffer | null>;
+  /** Delete a value only while it still carries the write token of `envelope` (src/lua/retract.lua). */
+  retractValue(key: string, envelope: Buffer): Promise<boolean>;
   /** Delete a value only when it belongs to `sagaId`. */
   deleteValueOf(key: string, sagaId: string): Promise<DeleteStatus>;
   /** Every key starting with `prefix`, in batches, across all primaries of a Cluster (SCAN; a key may repeat). */

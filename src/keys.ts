@@ -35,6 +35,10 @@ export function assertId(part: "sagaId" | "correlationId", id: string): void {
   if (!id.isWellFormed()) throw new InvalidKeyError(part, id, "contains a lone surrogate");
 }
 
+export function isValidId(id: string): boolean {
+  return id.length > 0 && Buffer.byteLength(id) <= MAX_ID_BYTES && id.isWellFormed();
+}
+
 export function escapeCorrelationId(correlationId: string): string {
   const first = correlationId.charCodeAt(0);
   if (first === 0x25 /* % */) return "%25" + correlationId.slice(1);

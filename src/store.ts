@@ -14,7 +14,7 @@ import {
   SchemaVersionAheadError,
   SagaStoreError,
 } from "./errors";
-import { KeyLayout, assertSagaName } from "./keys";
+import { KeyLayout, assertSagaName, isValidId } from "./keys";
 import { nonNegativeInteger } from "./options";
 import type { InputOf, SagaName, SagaRegistry, StateOf } from "./registry";
 import { backoffMs, sleep } from "./retry";
@@ -90,10 +90,9 @@ export class SagaStore<Types = any> {
 
   async findByCorrelationId<Name extends SagaName<Types>>(sagaName: Name, correlationId: string): Promise<StateOf<Types, Name> | null> {
     const state = await this.read(sagaName, correlationId);
-    if (state) {
-      const sagaId = readSagaId(state);
-      if (sagaId !== undefined) this.correlationIds.set(this.keys.indexKey(sagaName, sagaId), correlationId);
-    }
+    const sagaId = state && readSagaId(state);
+    // Remember where this saga lives for findById/update; a stored id that could never be a key is simply not cached.
+    if (sagaId && isValidId(sagaId)) this.correlationIds.set(this.keys.indexKey(sagaName, sagaId), correlationId);
     return state as StateOf<Types, Name> | null;
   }
 
@@ -301,9 +300,11 @@ export class SagaStore<Types = any> {
     const ttlMs = this.ttlMsFor(state);
     const { envelope, saved } = this.encode(sagaName, sagaId, state, version);
     const backend = this.ready();
-    const { result, replyLost } = await this.sendWrite(sagaName, sagaId, { key: valueKey, envelope, expectedVersion: -1, ttlMs }, () =>
+    const { result, replyLost, indexError } = await this.sendWrite(sagaName, sagaId, { key: valueKey, envelope, expectedVersion: -1, ttlMs }, () =>
       backend.setIndex(indexKey, correlationId, ttlMs),
     );
+    const written = result.status === WriteStatus.Written || result.status === WriteStatus.AlreadyWritten;
+    if (written && indexError !== undefined) await this.retract(sagaName, sagaId, valueKey, envelope, indexError);
     if (result.status === WriteStatus.Exists) {
       // Another saga holds the correlation id: ours never landed, and the index written for us must go.
       // The same saga id: it may be our own insert, updated since its reply was lost.
@@ -325,6 +326,7 @@ export class SagaStore<Types = any> {
     const backend = this.ready();
     const refreshIndex = ttlMs > 0 ? () => backend.refreshIndex(indexKey, correlationId, ttlMs) : undefined;
     let { envelope, saved } = this.encode(sagaName, sagaId, state, expectedVersion + 1);
+    // A failed index refresh is not reported: the value is what counts, and the next save refreshes the index again.
     let { result, replyLost } = await this.sendWrite(sagaName, sagaId, { key: valueKey, envelope, expectedVersion, ttlMs }, refreshIndex);
     const storedSchema = result.storedSchemaVersion;
     if (result.status === WriteStatus.SchemaAhead && storedSchema <= this.schemas.knownVersion(sagaName)) {
@@ -377,22 +379,54 @@ export class SagaStore<Types = any> {
     sagaId: string,
     request: WriteRequest,
     indexWrite: (() => Promise<void>) | undefined,
-  ): Promise<{ result: WriteResult; replyLost: boolean }> {
+  ): Promise<{ result: WriteResult; replyLost: boolean; indexError?: unknown }> {
     const backend = this.ready();
     let replyLost = false;
     for (let attempt = 0; ; attempt++) {
       const epoch = backend.connectionEpoch;
+      let result: WriteResult;
+      let indexError: unknown;
       try {
-        // The index command (another key, maybe another slot) goes out first, in the same round trip.
-        const result = indexWrite ? (await Promise.all([indexWrite(), backend.writeValue(request)]))[1] : await backend.writeValue(request);
-        return { result, replyLost: replyLost || backend.connectionEpoch !== epoch };
+        if (indexWrite) {
+          // The index command (another key, maybe another slot) goes out first, in the same round trip.
+          const [index, value] = await Promise.allSettled([indexWrite(), backend.writeValue(request)]);
+          if (value.status === "rejected") throw value.reason;
+          result = value.value;
+          if (index.status === "rejected") indexError = index.reason;
+        } else {
+          result = await backend.writeValue(request);
+        }
       } catch (error) {
         if (!(error instanceof RedisUnavailableError)) throw error;
         replyLost ||= error.mayHaveBeenApplied;
         if (attempt >= this.maxRetries) throw replyLost ? new WriteOutcomeUnknownError(sagaName, sagaId, request.key, { cause: error }) : error;
         await sleep(backoffMs(this.retryDelayMs, attempt));
+        continue;
       }
+      replyLost ||= backend.connectionEpoch !== epoch;
+      // A transient index failure: send the pair again (the value write recognises its own token).
+      if (indexError instanceof RedisUnavailableError && attempt < this.maxRetries) {
+        await sleep(backoffMs(this.retryDelayMs, attempt));
+        continue;
+      }
+      return { result, replyLost, indexError };
     }
+  }
+
+  /**
+   * An insert whose value landed but whose index write failed: take the value
+   * back, so the reported failure leaves nothing readable.
+   */
+  private async retract(sagaName: string, sagaId: string, valueKey: string, envelope: Buffer, indexError: unknown): Promise<never> {
+    let retracted = false;
+    try {
+      retracted = await this.withRetries(() => this.ready().retractValue(valueKey, envelope));
+    } catch (error) {
+      throw new WriteOutcomeUnknownError(sagaName, sagaId, valueKey, { cause: error });
+    }
+    // Not retracted: the saga was already updated by someone who loaded it, so it lives on without its index.
+    if (!retracted) throw new WriteOutcomeUnknownError(sagaName, sagaId, valueKey, { cause: indexError });
+    throw indexError;
   }
 
   private expectWritten(result: WriteResult, sagaName: string, sagaId: string, valueKey: string, expectedVersion: number): void {

@@ -1,5 +1,5 @@
 import { DeleteStatus, WriteStatus, type SagaBackend, type WriteRequest, type WriteResult } from "../backend";
-import { ENVELOPE_FORMAT_VERSION, HEADER_SIZE, OFFSET, isEnvelope, sagaIdFingerprint } from "../../codecs/envelope";
+import { ENVELOPE_FORMAT_VERSION, HEADER_SIZE, KNOWN_FLAGS, OFFSET, isEnvelope, sagaIdFingerprint } from "../../codecs/envelope";
 
 interface Entry {
   bytes: Buffer;
@@ -87,6 +87,14 @@ export class MemoryBackend implements SagaBackend {
     return entry?.bytes ?? null;
   }
 
+  async retractValue(key: string, envelope: Buffer): Promise<boolean> {
+    const token = envelope.subarray(OFFSET.token, OFFSET.token + 8);
+    const entry = this.live(key);
+    if (!entry || !isEnvelope(entry.bytes) || !entry.bytes.subarray(OFFSET.token, OFFSET.token + 8).equals(token)) return false;
+    this.entries.delete(key);
+    return true;
+  }
+
   async deleteValueOf(key: string, sagaId: string): Promise<DeleteStatus> {
     const entry = this.live(key);
     if (!entry) return DeleteStatus.Missing;
@@ -118,7 +126,11 @@ function result(status: WriteStatus, storedVersion: number, storedSchemaVersion:
 /** What write.lua reads from a stored value; undefined when it is unreadable. */
 function identityOf(bytes: Buffer): StoredIdentity | undefined {
   if (isEnvelope(bytes)) {
-    if (bytes.length < HEADER_SIZE || bytes[OFFSET.format] !== ENVELOPE_FORMAT_VERSION) return undefined;
+    const codec = bytes[OFFSET.codec]!;
+    const unknownCodec = codec === 0 || (codec > 3 && codec < 128);
+    if (bytes.length < HEADER_SIZE || bytes[OFFSET.format] !== ENVELOPE_FORMAT_VERSION || (bytes[OFFSET.flags]! & ~KNOWN_FLAGS) !== 0 || unknownCodec) {
+      return undefined;
+    }
     return {
       version: bytes.readUInt32BE(OFFSET.sagaVersion),
       schemaVersion: bytes.readUInt32BE(OFFSET.schemaVersion),

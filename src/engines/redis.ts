@@ -1,12 +1,18 @@
 import type { Cluster, Redis } from "ioredis";
 import type { DeleteStatus, SagaBackend, WriteRequest, WriteResult, WriteStatus } from "../backend";
 import { ReplicationTimeoutError, SagaStoreError } from "../errors";
+import { OFFSET } from "../../codecs/envelope";
 import { LuaScript } from "../lua-script";
 import { toStoreError } from "./redis-errors";
 
-let scripts: { write: LuaScript; refreshIndex: LuaScript; deleteOwned: LuaScript } | undefined;
+let scripts: { write: LuaScript; refreshIndex: LuaScript; deleteOwned: LuaScript; retract: LuaScript } | undefined;
 function loadScripts() {
-  scripts ??= { write: new LuaScript("write"), refreshIndex: new LuaScript("refresh-index"), deleteOwned: new LuaScript("delete-owned") };
+  scripts ??= {
+    write: new LuaScript("write"),
+    refreshIndex: new LuaScript("refresh-index"),
+    deleteOwned: new LuaScript("delete-owned"),
+    retract: new LuaScript("retract"),
+  };
   return scripts;
 }
 
@@ -107,6 +113,10 @@ export class RedisBackend implements SagaBackend {
 
   takeValue(key: string): Promise<Buffer | null> {
     return this.durable("GETDEL", key, ["getdelBuffer", key]) as Promise<Buffer | null>;
+  }
+
+  async retractValue(key: string, envelope: Buffer): Promise<boolean> {
+    return (await this.runScript(this.scripts.retract, key, [envelope.subarray(OFFSET.token, OFFSET.token + 8)])) === 1;
   }
 
   async deleteValueOf(key: string, sagaId: string): Promise<DeleteStatus> {

@@ -24,7 +24,8 @@
            -3  schema ahead: the stored schema version is above the new envelope's;
                newer data is never overwritten by an older writer
            -4  other saga: the key holds a different saga id
-           -5  unreadable: stored value is neither envelope format 1 nor 0.2.2 JSON
+           -5  unreadable: stored value is neither envelope format 1 (with known flags and a
+               built-in or custom codec id) nor 0.2.2 JSON
     storedSchemaVersion is 0 for a 0.2.2 value; previousPttl is -2 when the key was missing.
 ]]
 local key = KEYS[1]
@@ -55,7 +56,11 @@ end
 local pttl = redis.call("PTTL", key)
 local storedVersion, storedSchema, sameSaga
 if string.byte(head, 1) == 254 then
-  if string.len(head) < 28 or string.byte(head, 2) ~= 1 then return { -5, 0, 0, pttl } end
+  -- Unknown format, flags or an unassigned built-in codec id: a header this version cannot vouch for.
+  local codec, flags = string.byte(head, 3, 4)
+  if string.len(head) < 28 or string.byte(head, 2) ~= 1 or flags > 1 or codec == 0 or (codec > 3 and codec < 128) then
+    return { -5, 0, 0, pttl }
+  end
   storedSchema = u32(head, 5)
   storedVersion = u32(head, 9)
   if string.sub(head, 13, 20) == string.sub(envelope, 13, 20) then
