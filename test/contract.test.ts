@@ -1,6 +1,7 @@
 /**
  * The shared contract: every test in the first describe.each runs against the
- * in-memory engine and against a real Redis, with the same expectations.
+ * in-memory engine, a real standalone Redis and a real Redis Cluster (3 masters,
+ * 3 replicas, default-style key prefix), with the same expectations.
  * Tests that need raw bytes in Redis (corrupt values, stale indexes written by
  * hand, client ownership) follow in Redis-only describes.
  */
@@ -22,7 +23,7 @@ import {
   type SagaCodec,
   type SagaStoreOptions,
 } from "../src/index";
-import { memoryEngine, redisEngine, sagaBusState, uniquePrefix } from "./support/stores";
+import { clusterEngine, memoryEngine, redisEngine, sagaBusState, uniquePrefix } from "./support/stores";
 
 const CODECS = ["json", "superjson", "msgpack"] as const;
 type CodecName = (typeof CODECS)[number];
@@ -86,7 +87,7 @@ const privateCodec: SagaCodec = {
   decode: (payload) => JSON.parse(payload.toString("utf8")),
 };
 
-describe.each([memoryEngine(), redisEngine()])("store contract on the $name engine", (engine) => {
+describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract on the $name engine", (engine) => {
   afterAll(() => engine.closeAll());
 
   const open = async (options: SagaStoreOptions = {}) => (await engine.open({ retryDelayMs: 1, ...options })).store;

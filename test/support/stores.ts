@@ -1,12 +1,12 @@
 import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { inject } from "vitest";
 import { InMemorySagaStore, RedisSagaStore, type SagaStore, type SagaStoreOptions } from "../../src/index";
 
 /** One isolated store per call: a fresh key prefix, so tests never see each other's keys. */
 export interface EngineUnderTest {
   name: string;
-  open(options?: SagaStoreOptions): Promise<{ store: SagaStore; prefix: string; redis?: Redis }>;
+  open(options?: SagaStoreOptions): Promise<{ store: SagaStore; prefix: string; redis?: Redis; cluster?: Cluster }>;
   closeAll(): Promise<void>;
 }
 
@@ -41,6 +41,30 @@ export function redisEngine(): EngineUnderTest {
     },
     async closeAll() {
       await Promise.all(clients.splice(0).map((client) => client.quit()));
+    },
+  };
+}
+
+/**
+ * The shared Redis Cluster of test/global-setup.ts, each store on its own
+ * client built exactly as the seed README shows (`new Cluster([...])`, no
+ * options) with a default-style prefix: no hash tag, so keys spread over
+ * every master.
+ */
+export function clusterEngine(): EngineUnderTest {
+  const clients: Cluster[] = [];
+  return {
+    name: "cluster",
+    async open(options = {}) {
+      const cluster = new Cluster(inject("redisClusterNodes").map(({ host, port }) => ({ host, port })));
+      clients.push(cluster);
+      const prefix = options.keyPrefix ?? uniquePrefix();
+      const store = new RedisSagaStore({ ...options, redis: cluster, keyPrefix: prefix });
+      await store.initialize();
+      return { store, prefix, cluster };
+    },
+    async closeAll() {
+      await Promise.all(clients.splice(0).map((client) => client.quit().catch(() => client.disconnect())));
     },
   };
 }
