@@ -1,7 +1,11 @@
 import { RedisCommandError, RedisOutOfMemoryError, RedisUnavailableError, type SagaStoreError } from "../errors";
 
-/** Error replies meaning the server did not run the command and may accept it soon. */
-const TRANSIENT_REPLIES = /^(LOADING|TRYAGAIN|CLUSTERDOWN|READONLY|MASTERDOWN|BUSY)\b/;
+/**
+ * Error replies meaning the server did not run the command and may accept it
+ * soon. MOVED/ASK reach us only from a pipeline (ioredis follows redirects of
+ * single commands itself): the slot moved, nothing ran, send it again.
+ */
+const TRANSIENT_REPLIES = /^(LOADING|TRYAGAIN|CLUSTERDOWN|READONLY|MASTERDOWN|BUSY|MOVED|ASK)\b/;
 
 /**
  * Map an ioredis failure to a typed store error. A reply error proves the

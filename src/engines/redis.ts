@@ -164,7 +164,11 @@ export class RedisBackend implements SagaBackend {
       return pipeline.exec();
     });
     const [[commandError, reply], [waitError, acknowledged]] = replies as [[Error | null, unknown], [Error | null, unknown]];
-    if (commandError) throw toStoreError(commandError, operation, key, true);
+    if (commandError) {
+      // ioredis re-sends a pipeline after a redirect only when every command in it failed; WAIT did not.
+      if (isCluster(this.client) && /^(MOVED|ASK) /.test(commandError.message)) this.client.refreshSlotsCache();
+      throw toStoreError(commandError, operation, key, true);
+    }
     if (waitError) throw toStoreError(waitError, operation, key, true);
     if ((acknowledged as number) < replicas) throw new ReplicationTimeoutError(operation, key, acknowledged as number, replicas, timeoutMs);
     return reply;
