@@ -256,10 +256,10 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       expect(state).toEqual(expected);
       expect(stateById).toEqual(expected);
 
-      expect(await store.delete("OrderSaga", "order-123")).toBe(true);
+      expect(await store.deleteByCorrelationId("OrderSaga", "order-123")).toBe(true);
       expect(await store.findByCorrelationId("OrderSaga", "order-123")).toBeNull();
       expect(await store.findById("OrderSaga", "saga-456")).toBeNull();
-      expect(await store.delete("OrderSaga", "order-123")).toBe(false);
+      expect(await store.deleteByCorrelationId("OrderSaga", "order-123")).toBe(false);
     });
 
     it("a state without a version is a new saga stored at version 0; the returned state carries it", async () => {
@@ -358,7 +358,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       expect(await store.findById("OrderSaga", "s-1")).toBeNull();
       expect(await store.findByCorrelationId("OrderSaga", "c-1")).toBeNull();
       expect(await store.deleteById("OrderSaga", "s-1")).toBe(false);
-      expect(await store.delete("OrderSaga", "c-1")).toBe(false);
+      expect(await store.deleteByCorrelationId("OrderSaga", "c-1")).toBe(false);
       // The neighbour is untouched.
       expect((await store.findById("OrderSaga", "s-2"))!.correlationId).toBe("c-2");
     });
@@ -366,7 +366,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
     it("a deleted correlation id can be used by a new saga", async () => {
       const store = await open();
       await store.save("OrderSaga", seedState("s-1", "c-1"));
-      expect(await store.delete("OrderSaga", "c-1")).toBe(true);
+      expect(await store.deleteByCorrelationId("OrderSaga", "c-1")).toBe(true);
       const again = await store.save("OrderSaga", seedState("s-1", "c-1", { round: 2 }));
       expect(again.metadata.version).toBe(0);
       expect((await store.findById("OrderSaga", "s-1"))!.data.round).toBe(2);
@@ -478,7 +478,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       // saga-bus shape (no correlation id in the state): found through the index, which is gone.
       await store.insert("OrderSaga", "order-1", sagaBusState("saga-1", { step: 0 }));
       const loaded = (await store.getById("OrderSaga", "saga-1"))!;
-      expect(await store.delete("OrderSaga", "order-1")).toBe(true);
+      expect(await store.deleteByCorrelationId("OrderSaga", "order-1")).toBe(true);
       const viaUpdate = await caught(store.update("OrderSaga", { ...loaded, step: 1 }, 0));
       expect(viaUpdate).toBeInstanceOf(SagaNotFoundError);
       expect(viaUpdate.code).toBe("SAGA_NOT_FOUND");
@@ -504,7 +504,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       const store = await open();
       await store.insert("OrderSaga", "c", sagaBusState("a", { who: "A" }));
       expect((await store.findById("OrderSaga", "a"))!.who).toBe("A");
-      expect(await store.delete("OrderSaga", "c")).toBe(true);
+      expect(await store.deleteByCorrelationId("OrderSaga", "c")).toBe(true);
       await store.insert("OrderSaga", "c", sagaBusState("b", { who: "B" }));
 
       expect(await store.findById("OrderSaga", "a")).toBeNull();
@@ -524,7 +524,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       expect((await updater.findById("OrderSaga", "a"))!.who).toBe("A");
       expect((await deleter.findById("OrderSaga", "a"))!.who).toBe("A");
 
-      expect(await writer.delete("OrderSaga", "c")).toBe(true);
+      expect(await writer.deleteByCorrelationId("OrderSaga", "c")).toBe(true);
       await writer.insert("OrderSaga", "c", sagaBusState("b", { who: "B" }));
 
       expect(await reader.findById("OrderSaga", "a")).toBeNull();
@@ -824,7 +824,7 @@ describe("Redis only: corrupt stored bytes", () => {
     const { store, prefix, redis } = await engine.open();
     await store.save("OrderSaga", seedState("s-1", "c-1"));
     await redis!.set(`${prefix}saga:OrderSaga:c-1`, Buffer.from([0x00, 0x01]));
-    expect(await store.delete("OrderSaga", "c-1")).toBe(true);
+    expect(await store.deleteByCorrelationId("OrderSaga", "c-1")).toBe(true);
     expect(await redis!.exists(`${prefix}saga:OrderSaga:c-1`)).toBe(0);
     expect(await store.findByCorrelationId("OrderSaga", "c-1")).toBeNull();
   });
