@@ -8,9 +8,10 @@
  */
 import { randomUUID } from "node:crypto";
 import { availableParallelism } from "node:os";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { EnvelopeSerializer } from "../codecs/serializer";
 import { RedisSagaStore } from "../src/index";
+import { startTestCluster } from "../test/support/redis-cluster";
 import { spawnRedisServer } from "../test/support/redis-server";
 import { indexesNeeded, measureCell, type CellPlan, type Op } from "./measure";
 import { SAGA_NAME, orderState, withIds, type OrderState } from "./order-state";
@@ -52,12 +53,14 @@ interface Args {
   quick: boolean;
   /** ioredis enableAutoPipelining for the one connection (both sides); off by default, as in ioredis. */
   autoPipelining: boolean;
+  /** Run on a Redis Cluster (REDIS_CLUSTER_NODES, else a throwaway 3+3 cluster) beside raw ioredis Cluster SET/GET. */
+  cluster: boolean;
   codecs: CodecName[];
   ops: OpName[];
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { json: false, quick: false, autoPipelining: false, codecs: [...CODECS], ops: [...OPS] };
+  const args: Args = { json: false, quick: false, autoPipelining: false, cluster: false, codecs: [...CODECS], ops: [...OPS] };
   const list = <T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T[] => {
     const items = (value ?? "").split(",").filter(Boolean);
     for (const item of items) if (!allowed.includes(item as T)) throw new Error(`${flag}: unknown "${item}" (one of ${allowed.join(", ")})`);
@@ -70,11 +73,12 @@ function parseArgs(argv: string[]): Args {
     if (flag === "--json") args.json = true;
     else if (flag === "--quick") args.quick = true;
     else if (flag === "--auto-pipelining") args.autoPipelining = true;
+    else if (flag === "--cluster") args.cluster = true;
     else if (flag === "--codec") args.codecs = list(inline ?? argv[++i], CODECS, flag);
     else if (flag === "--op") args.ops = list(inline ?? argv[++i], OPS, flag);
     else if (flag === "--help" || flag === "-h") {
       process.stdout.write(
-        "usage: npm run bench -- [--json] [--quick] [--auto-pipelining] [--codec json,superjson,msgpack] [--op insert,findByCorrelationId,findById,update,save]\n" +
+        "usage: npm run bench -- [--json] [--quick] [--cluster] [--auto-pipelining] [--codec json,superjson,msgpack] [--op insert,findByCorrelationId,findById,update,save]\n" +
           "  REDIS_URL=redis://... uses that server (only this run's keys are deleted); otherwise a throwaway redis-server is started.\n",
       );
       process.exit(0);
@@ -97,14 +101,17 @@ function globPattern(prefix: string): string {
   return prefix.replace(/[*?[\]\\]/g, "\\$&") + "*";
 }
 
-async function deleteByPrefix(redis: Redis, prefix: string): Promise<number> {
-  let cursor = "0";
+async function deleteByPrefix(client: Redis | Cluster, prefix: string): Promise<number> {
   let deleted = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", globPattern(prefix), "COUNT", 1000);
-    cursor = next;
-    if (keys.length > 0) deleted += await redis.unlink(...keys);
-  } while (cursor !== "0");
+  // On a Cluster every master holds some keys; UNLINK them one by one (they span slots).
+  for (const node of client instanceof Cluster ? client.nodes("master") : [client]) {
+    let cursor = "0";
+    do {
+      const [next, keys] = await node.scan(cursor, "MATCH", globPattern(prefix), "COUNT", 1000);
+      cursor = next;
+      for (const key of keys) deleted += await node.unlink(key);
+    } while (cursor !== "0");
+  }
   return deleted;
 }
 
@@ -113,7 +120,7 @@ function nonNull(value: unknown): void {
 }
 
 /** Everything one codec's cells need, inserted up front. */
-async function benchCodec(redis: Redis, runPrefix: string, codec: CodecName, args: Args, rows: HumanRow[]): Promise<number> {
+async function benchCodec(redis: Redis | Cluster, runPrefix: string, codec: CodecName, args: Args, rows: HumanRow[]): Promise<number> {
   const prefix = `${runPrefix}${codec}:`;
   const store = new RedisSagaStore({ redis, keyPrefix: prefix, codec });
   await store.initialize();
@@ -246,9 +253,11 @@ function checkTargets(rows: Row[], bytes: Partial<Record<CodecName, number>>): T
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const started = Date.now();
-  const server = process.env.REDIS_URL ? undefined : await spawnRedisServer();
-  const url = process.env.REDIS_URL ?? server!.url;
-  const redis = new Redis(url, { enableAutoPipelining: args.autoPipelining });
+  const cluster = args.cluster ? await startTestCluster() : undefined;
+  const server = args.cluster || process.env.REDIS_URL ? undefined : await spawnRedisServer();
+  const redis: Redis | Cluster = cluster
+    ? new Cluster(cluster.nodes, { enableAutoPipelining: args.autoPipelining })
+    : new Redis(process.env.REDIS_URL ?? server!.url, { enableAutoPipelining: args.autoPipelining });
   redis.on("error", (error) => log(`redis: ${error.message}`));
   const runPrefix = `sb-bench-${randomUUID().slice(0, 8)}:`;
 
@@ -258,10 +267,11 @@ async function main(): Promise<void> {
     shuttingDown = true;
     try {
       // Never FLUSHALL: on a shared server only this run's keys go; a throwaway server simply stops.
-      if (!server && redis.status === "ready") await deleteByPrefix(redis, runPrefix);
+      if (!server && !cluster?.owned && redis.status === "ready") await deleteByPrefix(redis, runPrefix);
     } finally {
       redis.disconnect();
       await server?.stop();
+      await cluster?.stop();
     }
   };
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -269,9 +279,14 @@ async function main(): Promise<void> {
   }
 
   try {
-    const info = await redis.info("server");
+    if (redis instanceof Cluster && redis.status !== "ready") await new Promise((resolve) => redis.once("ready", resolve));
+    const info = await (redis instanceof Cluster ? redis.nodes("master")[0]! : redis).info("server");
     const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? "?";
-    const where = server ? `throwaway redis-server on port ${server.port}` : "REDIS_URL";
+    const where = cluster
+      ? `${cluster.owned ? "throwaway" : "REDIS_CLUSTER_NODES"} cluster, 3 masters + 3 replicas`
+      : server
+        ? `throwaway redis-server on port ${server.port}`
+        : "REDIS_URL";
     const context = `node ${process.version}, redis ${redisVersion} (${where}), ${availableParallelism()} CPUs, ${args.quick ? "quick" : "full"} run${args.autoPipelining ? ", enableAutoPipelining" : ""}`;
     log(`saga store benchmark: ${context}`);
 
@@ -294,7 +309,7 @@ async function main(): Promise<void> {
 
     const out: string[] = [];
     out.push(`@saga-bus/store-redis benchmark: ${context}`);
-    out.push(`State: saga-bus order, ${JSON.stringify(orderState(randomUUID(), "ord-00000000")).length} bytes as JSON; one ioredis connection; ratio = ours / raw ops/s`);
+    out.push(`State: saga-bus order, ${JSON.stringify(orderState(randomUUID(), "ord-00000000")).length} bytes as JSON; one ioredis ${cluster ? "Cluster client" : "connection"}; ratio = ours / raw ops/s`);
     out.push("");
     out.push(
       table(
