@@ -78,25 +78,22 @@ export class RedisBackend implements SagaBackend {
   }
 
   getValue(key: string): Promise<Buffer | null> {
-    return this.guard("GET", key, false, () => this.client.getBuffer(key));
+    return this.client.getBuffer(key).catch(failure("GET", key, false));
   }
 
   getIndex(key: string): Promise<string | null> {
-    return this.guard("GET", key, false, () => this.client.get(key));
+    return this.client.get(key).catch(failure("GET", key, false));
   }
 
-  async writeValue(request: WriteRequest): Promise<WriteResult> {
-    const reply = (await this.runScript(this.scripts.write, request.key, [request.expectedVersion, request.envelope, request.ttlMs])) as [
-      number,
-      number,
-      number,
-      number,
-    ];
-    return { status: reply[0] as WriteStatus, storedVersion: reply[1], storedSchemaVersion: reply[2], previousTtlMs: reply[3] };
+  writeValue(request: WriteRequest): Promise<WriteResult> {
+    return this.runScript(this.scripts.write, request.key, [request.expectedVersion, request.envelope, request.ttlMs]).then((reply) => {
+      const [status, storedVersion, storedSchemaVersion, previousTtlMs] = reply as [WriteStatus, number, number, number];
+      return { status, storedVersion, storedSchemaVersion, previousTtlMs };
+    });
   }
 
   async setIndex(key: string, correlationId: string, ttlMs: number): Promise<void> {
-    await this.durable("SET", key, ["set", key, correlationId, ...(ttlMs > 0 ? ["PX", ttlMs] : [])]);
+    await this.send("SET", key, "set", ttlMs > 0 ? [key, correlationId, "PX", ttlMs] : [key, correlationId]);
   }
 
   async refreshIndex(key: string, correlationId: string, ttlMs: number): Promise<void> {
@@ -104,15 +101,15 @@ export class RedisBackend implements SagaBackend {
   }
 
   async alignIndexTtl(key: string, ttlMs: number): Promise<void> {
-    await this.durable("PEXPIRE", key, ttlMs > 0 ? ["pexpire", key, ttlMs] : ["persist", key]);
+    await (ttlMs > 0 ? this.send("PEXPIRE", key, "pexpire", [key, ttlMs]) : this.send("PERSIST", key, "persist", [key]));
   }
 
   async deleteIndex(key: string): Promise<void> {
-    await this.durable("DEL", key, ["del", key]);
+    await this.send("DEL", key, "del", [key]);
   }
 
   takeValue(key: string): Promise<Buffer | null> {
-    return this.durable("GETDEL", key, ["getdelBuffer", key]) as Promise<Buffer | null>;
+    return this.send("GETDEL", key, "getdelBuffer", [key]) as Promise<Buffer | null>;
   }
 
   async retractValue(key: string, envelope: Buffer): Promise<boolean> {
@@ -137,32 +134,33 @@ export class RedisBackend implements SagaBackend {
   }
 
   /** Run a script by SHA; on NOSCRIPT (cache lost: restart, failover, SCRIPT FLUSH) nothing ran, so send the source. */
-  private async runScript(script: LuaScript, key: string, args: Argument[]): Promise<unknown> {
-    try {
-      return await this.durable(script.name, key, ["evalsha", script.sha, 1, key, ...args]);
-    } catch (error) {
+  private runScript(script: LuaScript, key: string, args: Argument[]): Promise<unknown> {
+    return this.send(script.name, key, "evalsha", [script.sha, 1, key, ...args]).catch((error: unknown) => {
       const cause = error instanceof SagaStoreError ? error.cause : error;
       if (!(cause instanceof Error) || !cause.message.startsWith("NOSCRIPT")) throw error;
-      return this.durable(script.name, key, ["eval", script.source, 1, key, ...args]);
-    }
+      return this.send(script.name, key, "eval", [script.source, 1, key, ...args]);
+    });
   }
 
   /**
-   * Send one write command; with durability on, WAIT follows it in the same
+   * Send one write command. With durability on, WAIT follows it in the same
    * pipeline, so it reaches the node that owns the key, even on a Cluster.
    */
-  private async durable(operation: string, key: string, [command, ...args]: [string, ...Argument[]]): Promise<unknown> {
-    const client = this.client as unknown as Record<string, (...a: Argument[]) => Promise<unknown>>;
-    if (!this.durability) return this.guard(operation, key, true, () => client[command]!.apply(this.client, args));
-    const { replicas, timeoutMs } = this.durability;
-    const replies = await this.guard(operation, key, true, () => {
-      const pipeline = this.client.pipeline() as unknown as Record<string, (...a: Argument[]) => unknown> & {
-        exec(): Promise<[Error | null, unknown][] | null>;
-      };
-      pipeline[command]!(...args);
-      pipeline.wait!(replicas, timeoutMs);
-      return pipeline.exec();
-    });
+  private send(operation: string, key: string, command: string, args: Argument[]): Promise<unknown> {
+    if (!this.durability) {
+      const client = this.client as unknown as Record<string, (...a: Argument[]) => Promise<unknown>>;
+      return client[command]!.apply(this.client, args).catch(failure(operation, key, true));
+    }
+    return this.sendDurably(operation, key, command, args, this.durability);
+  }
+
+  private async sendDurably(operation: string, key: string, command: string, args: Argument[], { replicas, timeoutMs }: Durability): Promise<unknown> {
+    const pipeline = this.client.pipeline() as unknown as Record<string, (...a: Argument[]) => unknown> & {
+      exec(): Promise<[Error | null, unknown][] | null>;
+    };
+    pipeline[command]!(...args);
+    pipeline.wait!(replicas, timeoutMs);
+    const replies = await pipeline.exec().catch(failure(operation, key, true));
     const [[commandError, reply], [waitError, acknowledged]] = replies as [[Error | null, unknown], [Error | null, unknown]];
     if (commandError) {
       // ioredis re-sends a pipeline after a redirect only when every command in it failed; WAIT did not.
@@ -182,6 +180,13 @@ export class RedisBackend implements SagaBackend {
       throw toStoreError(error, operation, key, isWrite);
     }
   }
+}
+
+/** A rejection handler turning whatever ioredis threw into a typed store error. */
+function failure(operation: string, key: string | undefined, isWrite: boolean) {
+  return (error: unknown): never => {
+    throw error instanceof SagaStoreError ? error : toStoreError(error, operation, key, isWrite);
+  };
 }
 
 function isCluster(client: Redis | Cluster): client is Cluster {
