@@ -15,6 +15,7 @@ export type SagaStoreErrorCode =
   | "REDIS_UNAVAILABLE"
   | "REDIS_COMMAND_FAILED"
   | "REDIS_OUT_OF_MEMORY"
+  | "AMBIGUOUS_ID"
   | "WRITE_OUTCOME_UNKNOWN"
   | "WRITE_NOT_REPLICATED"
   | "UNKNOWN_SAGA"
@@ -300,5 +301,20 @@ export class ReplicationTimeoutError extends SagaStoreError {
     super(
       `${operation} on "${key}" was applied on the primary but only ${replicasAcknowledged} of ${replicasRequired} required replicas confirmed it within ${timeoutMs} ms`,
     );
+  }
+}
+
+/**
+ * delete(sagaName, id) was given an id that is one saga's correlation id and
+ * another saga's id. Nothing was deleted: call deleteByCorrelationId or
+ * deleteById to say which.
+ */
+export class AmbiguousIdError extends SagaStoreError {
+  readonly code = "AMBIGUOUS_ID" as const;
+  constructor(
+    readonly sagaName: string,
+    readonly id: string,
+  ) {
+    super(`"${id}" is the correlation id of one ${sagaName} saga and the saga id of another; nothing deleted (use deleteByCorrelationId or deleteById)`);
   }
 }

@@ -2,6 +2,7 @@ import { EnvelopeSerializer, type SerializerOptions } from "../codecs/serializer
 import { DeleteStatus, WriteStatus, type SagaBackend, type WriteRequest, type WriteResult } from "./backend";
 import { BoundedCache } from "./bounded-cache";
 import {
+  AmbiguousIdError,
   ConcurrencyError,
   DecodeError,
   InvalidOptionsError,
@@ -196,7 +197,21 @@ export class SagaStore<Types = any> {
    * when no saga is stored under it, as a saga id.
    */
   async delete(sagaName: SagaName<Types>, id: string): Promise<void> {
-    if (!(await this.deleteByCorrelationId(sagaName, id))) await this.deleteById(sagaName, id);
+    this.schemas.checkSaga(sagaName);
+    const valueKey = this.keys.valueKey(sagaName, id);
+    const [atCorrelationId, indexed] = await Promise.all([
+      this.withRetries(() => this.ready().getValue(valueKey)),
+      this.indexedCorrelationId(this.keys.indexKey(sagaName, id)),
+    ]);
+    if (atCorrelationId === null) {
+      await this.deleteById(sagaName, id);
+      return;
+    }
+    if (indexed !== null && indexed !== id && (await this.ownerOf(valueKey)) !== id) {
+      // `id` also names a saga by its id: delete only if that one is the saga stored under `id` as correlation id.
+      if ((await this.ownerOf(this.keys.valueKey(sagaName, indexed))) === id) throw new AmbiguousIdError(sagaName, id);
+    }
+    await this.deleteByCorrelationId(sagaName, id);
   }
 
   /** Delete by correlation id. Returns whether a saga was deleted. */
@@ -212,7 +227,7 @@ export class SagaStore<Types = any> {
       // The caller asked for this value to go; an unreadable one cannot name its index, which findById ignores anyway.
       if (!(error instanceof DecodeError)) throw error;
     }
-    if (sagaId !== undefined) await this.dropIndex(this.keys.indexKey(sagaName, sagaId));
+    if (sagaId !== undefined && isValidId(sagaId)) await this.dropIndex(this.keys.indexKey(sagaName, sagaId));
     return true;
   }
 
