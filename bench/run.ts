@@ -14,6 +14,7 @@ import { RedisSagaStore } from "../src/index";
 import { startTestCluster } from "../test/support/redis-cluster";
 import { spawnRedisServer } from "../test/support/redis-server";
 import { indexesNeeded, measureCell, type CellPlan, type Op } from "./measure";
+import { benchRegistry, type RegistryRow } from "./registry";
 import { SAGA_NAME, orderState, withIds, type OrderState } from "./order-state";
 
 const CODECS = ["json", "superjson", "msgpack"] as const;
@@ -293,13 +294,25 @@ async function main(): Promise<void> {
     const rows: HumanRow[] = [];
     const bytes: Partial<Record<CodecName, number>> = {};
     for (const codec of args.codecs) bytes[codec] = await benchCodec(redis, runPrefix, codec, args, rows);
+    log("registry: upgrade on read and validation on save");
+    const registryRows: RegistryRow[] = await benchRegistry(
+      redis,
+      runPrefix,
+      CONCURRENCIES.map((c) => planFor(c, args.quick)),
+    );
     const checks = checkTargets(rows, bytes);
+    for (const r of registryRows) {
+      if (r.target !== undefined && r.concurrency === 64) {
+        checks.push({ label: `${r.case} c=64 vs ${r.baselineCase}`, achieved: r.ratio, target: r.target, met: r.ratio >= r.target });
+      }
+    }
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
 
     if (args.json) {
       const out = {
         rows: rows.map(({ baselineP50us: _p50, baselineP99us: _p99, ...row }): Row => row),
         bytes,
+        registry: registryRows,
       };
       process.stdout.write(JSON.stringify(out) + "\n");
       for (const check of checks) log(`target ${check.met ? "met   " : "MISSED"} ${check.label}: ${check.achieved} (target ${check.target})`);
@@ -339,9 +352,18 @@ async function main(): Promise<void> {
         [false, true, true],
       ),
     );
+    out.push("");
+    out.push("Registry (json codec; ratio = first case / second case, same server and connection)");
+    out.push(
+      table(
+        ["case", "c", "ops/s", "p50 µs", "p99 µs", "beside", "ops/s", "ratio"],
+        registryRows.map((r) => [r.case, String(r.concurrency), fmtInt(r.opsPerSec), r.p50us.toFixed(1), r.p99us.toFixed(1), r.baselineCase, fmtInt(r.baselineOpsPerSec), r.ratio.toFixed(2)]),
+        [false, true, true, true, true, false, true, true],
+      ),
+    );
     if (checks.length > 0) {
       out.push("");
-      out.push("Targets (issue 2, section 8)");
+      out.push("Targets (issue 2 section 8, issue 3 item 11)");
       out.push(
         table(
           ["target", "achieved", "needed", "status"],
