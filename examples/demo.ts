@@ -11,13 +11,19 @@
  */
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
+import { z } from "zod";
 import { EnvelopeSerializer } from "../codecs/serializer";
+import { MemoryBackend } from "../src/engines/memory";
 import {
   ConcurrencyError,
   ENVELOPE_HEADER_SIZE,
   InMemorySagaStore,
   RedisSagaStore,
+  SagaStore as StoreCore,
+  createSagaRegistry,
+  defineSaga,
   type BuiltInCodecName,
+  type SagaRegistry,
   type SagaState,
   type SagaStore,
   type SagaStoreOptions,
@@ -155,6 +161,16 @@ async function main(): Promise<void> {
       for (const detail of describeEnvelope(bytes)) console.log(`    ${detail}`);
     }
     if (sizes.json && sizes.msgpack) console.log(`  msgpack / json = ${(sizes.msgpack / sizes.json).toFixed(2)}`);
+
+    // Instances of different code versions share one Redis (or, embedded, one engine).
+    const shared = new MemoryBackend();
+    const deploy = async (registry: SagaRegistry<any>) => {
+      const options = { keyPrefix: `${prefix}schema:`, registry };
+      const store = redis ? new RedisSagaStore<any>({ ...options, redis }) : new StoreCore<any>(options, () => shared, shared);
+      await store.initialize();
+      return store;
+    };
+    await schemaEvolution(deploy);
   } finally {
     if (redis) {
       let deleted = 0;
@@ -171,6 +187,45 @@ async function main(): Promise<void> {
     }
   }
   console.log("\ndemo finished");
+}
+
+/** Section 6: a v1 state read as v3, and the two-phase rollout of v3 (README: "Schema evolution"). */
+async function schemaEvolution(deploy: (registry: SagaRegistry<any>) => Promise<SagaStore<any>>): Promise<void> {
+  console.log("\n6. schema evolution: upgrade on read, two-phase rollout");
+  const V1 = z.object({ orderId: z.string(), total: z.number() });
+  const V2 = V1.extend({ currency: z.string() });
+  const V3 = z.object({ orderId: z.string(), amount: z.object({ value: z.number(), currency: z.string() }) });
+  const upTo2 = defineSaga(SAGA, V1).version(2, V2, { upgrade: (v1) => ({ ...v1, currency: "EUR" }) });
+  const upTo3 = upTo2.version(3, V3, {
+    upgrade: (v2) => ({ orderId: v2.orderId, amount: { value: v2.total, currency: v2.currency } }),
+    downgrade: (v3) => ({ orderId: v3.orderId, total: v3.amount.value, currency: v3.amount.currency }),
+  });
+  const v1Code = await deploy(createSagaRegistry([defineSaga(SAGA, V1)]));
+  const v2Code = await deploy(createSagaRegistry([upTo2]));
+  const phase1 = await deploy(createSagaRegistry([upTo3.writeVersion(2)]));
+  const phase2 = await deploy(createSagaRegistry([upTo3]));
+  const meta = (sagaId: string) => ({ sagaId, version: 0, createdAt: new Date(), updatedAt: new Date(), isCompleted: false });
+
+  await v1Code.insert(SAGA, "order-v1", { orderId: "order-v1", total: 42, metadata: meta("saga-v1") });
+  const upgraded = await phase2.findByCorrelationId(SAGA, "order-v1");
+  line("v1 → v3", `stored at schema 1 by old code, read by v3 code as ${JSON.stringify({ orderId: upgraded.orderId, amount: upgraded.amount })}`);
+  line("", `a read never writes: still stored at schema 1 until the next save`);
+
+  line("phase 1", "code that reads v3 but writes v2 rolls out while v2 code still runs");
+  await phase1.modify(SAGA, "order-v1", (state: any) => ({ ...state, amount: { ...state.amount, value: state.amount.value + 1 } }));
+  const seenByV2 = await v2Code.findByCorrelationId(SAGA, "order-v1");
+  line("", `phase-1 save stored v2; the v2 instance reads it: total=${seenByV2.total} currency=${seenByV2.currency}`);
+
+  line("phase 2", "once phase 1 is everywhere, code writing v3 rolls out");
+  await phase2.modify(SAGA, "order-v1", (state: any) => ({ ...state, amount: { ...state.amount, value: state.amount.value + 1 } }));
+  const seenByPhase1 = await phase1.findByCorrelationId(SAGA, "order-v1");
+  line("", `stored v3 now; phase-1 instances still read it: amount=${JSON.stringify(seenByPhase1.amount)}`);
+  const refused = await v2Code.findByCorrelationId(SAGA, "order-v1").then(
+    () => "read it (unexpected)",
+    (error: { code?: string }) => `fails closed with ${error.code}`,
+  );
+  line("", `a v2-only instance coming back ${refused}, and cannot overwrite the v3 value`);
+  await Promise.all([v1Code, v2Code, phase1, phase2].map((store) => store.close()));
 }
 
 main().catch((error) => {
