@@ -25,8 +25,13 @@ export class RedisSagaStore<Types = any> extends SagaStore<Types> {
     if (durability && (!Number.isSafeInteger(durability.replicas) || durability.replicas < 1 || !Number.isSafeInteger(durability.timeoutMs) || durability.timeoutMs < 1)) {
       throw new InvalidOptionsError("durability needs an integer replicas >= 1 and an integer timeoutMs >= 1");
     }
-    super(options, () =>
-      options.redis ? new RedisBackend(options.redis, false, durability) : new RedisBackend(new Redis(options.connection!), true, durability),
-    );
+    super(options, () => (options.redis ? new RedisBackend(options.redis, false, durability) : new RedisBackend(ownClient(options.connection!), true, durability)));
   }
+}
+
+/** A client the store creates: its connection errors reach callers as typed errors on their calls, not as unhandled events. */
+function ownClient(connection: RedisOptions): Redis {
+  const client = new Redis(connection);
+  client.on("error", () => {});
+  return client;
 }
