@@ -33,12 +33,19 @@ export interface WriteRequest {
   expectedVersion: number;
   /** 0 = no expiry (an existing expiry is removed). */
   ttlMs: number;
+  /**
+   * Inserts only, on engines with `writesIndexWithValue`: the id index to set
+   * (same TTL) in the same atomic step when the value is written.
+   */
+  index?: { key: string; correlationId: string };
 }
 
 export const DeleteStatus = { Deleted: 1, Missing: 0, OtherSaga: -4, Unreadable: -5 } as const;
 export type DeleteStatus = (typeof DeleteStatus)[keyof typeof DeleteStatus];
 
 export interface SagaBackend {
+  /** True when an insert's index can be written atomically with its value (same node); false on a Cluster. */
+  readonly writesIndexWithValue: boolean;
   /** Incremented whenever the connection dropped; a write whose reply spans a change may have been re-sent. */
   readonly connectionEpoch: number;
   initialize(): Promise<void>;

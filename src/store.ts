@@ -308,16 +308,17 @@ export class SagaStore<Types = any> {
     return this.completedTtlMs > 0 && isCompleted(state) ? this.completedTtlMs : this.defaultTtlMs;
   }
 
-  /** Insert: the index is written first (in the same round trip), so a crash between the two never hides a saga. */
+  /** Insert: value and index together; a reported failure leaves nothing readable. */
   private async create(sagaName: string, sagaId: string, correlationId: string, state: AnySagaState, version: number): Promise<AnySagaState> {
     const valueKey = this.keys.valueKey(sagaName, correlationId);
     const indexKey = this.keys.indexKey(sagaName, sagaId);
     const ttlMs = this.ttlMsFor(state);
     const { envelope, saved } = this.encode(sagaName, sagaId, state, version);
     const backend = this.ready();
-    const { result, replyLost, indexError } = await this.sendWrite(sagaName, sagaId, { key: valueKey, envelope, expectedVersion: -1, ttlMs }, () =>
-      backend.setIndex(indexKey, correlationId, ttlMs),
-    );
+    // Where value and index share a node, the write script sets both; on a Cluster the index goes out first, alongside.
+    const request = { key: valueKey, envelope, expectedVersion: -1, ttlMs, index: { key: indexKey, correlationId } };
+    const indexWrite = backend.writesIndexWithValue ? undefined : () => backend.setIndex(indexKey, correlationId, ttlMs);
+    const { result, replyLost, indexError } = await this.sendWrite(sagaName, sagaId, request, indexWrite);
     const written = result.status === WriteStatus.Written || result.status === WriteStatus.AlreadyWritten;
     if (written && indexError !== undefined) await this.retract(sagaName, sagaId, valueKey, envelope, indexError);
     if (result.status === WriteStatus.Exists) {

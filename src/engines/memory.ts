@@ -20,6 +20,7 @@ interface StoredIdentity {
  */
 export class MemoryBackend implements SagaBackend {
   readonly connectionEpoch = 0;
+  readonly writesIndexWithValue = true;
   private readonly entries = new Map<string, Entry>();
 
   async initialize(): Promise<void> {}
@@ -37,7 +38,14 @@ export class MemoryBackend implements SagaBackend {
     return this.live(key)?.bytes.toString("utf8") ?? null;
   }
 
-  async writeValue({ key, envelope, expectedVersion, ttlMs }: WriteRequest): Promise<WriteResult> {
+  async writeValue(request: WriteRequest): Promise<WriteResult> {
+    const result = this.compareAndSet(request);
+    const written = result.status === WriteStatus.Written || result.status === WriteStatus.AlreadyWritten;
+    if (written && request.index) await this.setIndex(request.index.key, request.index.correlationId, request.ttlMs);
+    return result;
+  }
+
+  private compareAndSet({ key, envelope, expectedVersion, ttlMs }: WriteRequest): WriteResult {
     const entry = this.live(key);
     const store = () => this.entries.set(key, { bytes: Buffer.from(envelope), expiresAt: ttlMs > 0 ? Date.now() + ttlMs : 0 });
     if (!entry) {

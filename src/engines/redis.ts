@@ -31,6 +31,7 @@ type Argument = string | Buffer | number;
  */
 export class RedisBackend implements SagaBackend {
   connectionEpoch = 0;
+  readonly writesIndexWithValue: boolean;
   private readonly scripts = loadScripts();
   private readonly onConnectionLost = () => {
     this.connectionEpoch++;
@@ -42,6 +43,7 @@ export class RedisBackend implements SagaBackend {
     private readonly ownsClient: boolean,
     private readonly durability?: Durability,
   ) {
+    this.writesIndexWithValue = !isCluster(client);
     if (isCluster(client)) {
       // A Cluster re-sends commands after failovers and reconnects to each node on its own.
       client.on("+node", this.watchNode);
@@ -86,7 +88,11 @@ export class RedisBackend implements SagaBackend {
   }
 
   writeValue(request: WriteRequest): Promise<WriteResult> {
-    return this.runScript(this.scripts.write, request.key, [request.expectedVersion, request.envelope, request.ttlMs]).then((reply) => {
+    const args: Argument[] = [request.expectedVersion, request.envelope, request.ttlMs];
+    const index = this.writesIndexWithValue ? request.index : undefined;
+    const keys = index ? [request.key, index.key] : [request.key];
+    if (index) args.push(index.correlationId);
+    return this.runScript(this.scripts.write, keys, args).then((reply) => {
       const [status, storedVersion, storedSchemaVersion, previousTtlMs] = reply as [WriteStatus, number, number, number];
       return { status, storedVersion, storedSchemaVersion, previousTtlMs };
     });
@@ -97,7 +103,7 @@ export class RedisBackend implements SagaBackend {
   }
 
   async refreshIndex(key: string, correlationId: string, ttlMs: number): Promise<void> {
-    await this.runScript(this.scripts.refreshIndex, key, [correlationId, ttlMs]);
+    await this.runScript(this.scripts.refreshIndex, [key], [correlationId, ttlMs]);
   }
 
   async alignIndexTtl(key: string, ttlMs: number): Promise<void> {
@@ -113,11 +119,11 @@ export class RedisBackend implements SagaBackend {
   }
 
   async retractValue(key: string, envelope: Buffer): Promise<boolean> {
-    return (await this.runScript(this.scripts.retract, key, [envelope.subarray(OFFSET.token, OFFSET.token + 8)])) === 1;
+    return (await this.runScript(this.scripts.retract, [key], [envelope.subarray(OFFSET.token, OFFSET.token + 8)])) === 1;
   }
 
   async deleteValueOf(key: string, sagaId: string): Promise<DeleteStatus> {
-    return (await this.runScript(this.scripts.deleteOwned, key, [sagaId])) as DeleteStatus;
+    return (await this.runScript(this.scripts.deleteOwned, [key], [sagaId])) as DeleteStatus;
   }
 
   async *scanPrefix(prefix: string): AsyncIterable<string[]> {
@@ -134,11 +140,12 @@ export class RedisBackend implements SagaBackend {
   }
 
   /** Run a script by SHA; on NOSCRIPT (cache lost: restart, failover, SCRIPT FLUSH) nothing ran, so send the source. */
-  private runScript(script: LuaScript, key: string, args: Argument[]): Promise<unknown> {
-    return this.send(script.name, key, "evalsha", [script.sha, 1, key, ...args]).catch((error: unknown) => {
+  private runScript(script: LuaScript, keys: string[], args: Argument[]): Promise<unknown> {
+    const key = keys[0]!;
+    return this.send(script.name, key, "evalsha", [script.sha, keys.length, ...keys, ...args]).catch((error: unknown) => {
       const cause = error instanceof SagaStoreError ? error.cause : error;
       if (!(cause instanceof Error) || !cause.message.startsWith("NOSCRIPT")) throw error;
-      return this.send(script.name, key, "eval", [script.source, 1, key, ...args]);
+      return this.send(script.name, key, "eval", [script.source, keys.length, ...keys, ...args]);
     });
   }
 

@@ -10,9 +10,13 @@
 
   Input:
     KEYS[1]  value key
+    KEYS[2]  optional, inserts on a standalone server only (same node, never on a
+             Cluster): the saga's id index key, set with the same TTL when the
+             insert succeeds, so value and index appear together
     ARGV[1]  expected stored saga version; -1 = the key must not exist
     ARGV[2]  new envelope
     ARGV[3]  TTL in milliseconds; 0 = no expiry (an existing TTL is removed)
+    ARGV[4]  with KEYS[2]: the correlation id the index points at
 
   Output: { status, storedVersion, storedSchemaVersion, previousPttl }
     status  1  written
@@ -38,18 +42,28 @@ local function u32(s, at)
   return ((a * 256 + b) * 256 + c) * 256 + d
 end
 
-local function store()
+local function set(target, value)
   if ttl > 0 then
-    redis.call("SET", key, envelope, "PX", ttl)
+    redis.call("SET", target, value, "PX", ttl)
   else
-    redis.call("SET", key, envelope)
+    redis.call("SET", target, value)
   end
+end
+
+local function store()
+  set(key, envelope)
+end
+
+-- Redis lets a script that has written once keep writing past maxmemory, so the index never goes missing alone.
+local function storeIndex()
+  if KEYS[2] then set(KEYS[2], ARGV[4]) end
 end
 
 local head = redis.call("GETRANGE", key, 0, 27)
 if head == "" and redis.call("EXISTS", key) == 0 then
   if expected ~= -1 then return { -1, 0, 0, -2 } end
   store()
+  storeIndex()
   return { 1, 0, 0, -2 }
 end
 
@@ -64,6 +78,7 @@ if string.byte(head, 1) == 254 then
   storedSchema = u32(head, 5)
   storedVersion = u32(head, 9)
   if string.sub(head, 13, 20) == string.sub(envelope, 13, 20) then
+    storeIndex()
     return { 2, storedVersion, storedSchema, pttl }
   end
   sameSaga = string.sub(head, 21, 28) == string.sub(envelope, 21, 28)
