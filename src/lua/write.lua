@@ -1,6 +1,7 @@
 --[[
   Compare-and-set one saga value: read, check, write and set the TTL in one
-  atomic step. Touches exactly one key, so it is safe on Redis Cluster.
+  atomic step. Touches one key (two only for a standalone insert, see KEYS[2]),
+  so it is safe on Redis Cluster.
 
   Envelope format 1 offsets (1-based here; codecs/envelope.ts is the spec):
     byte 1 magic 0xFE, byte 2 format (1), bytes 5-8 schema version,
