@@ -34,6 +34,7 @@ import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Durability } from "../src/engines/redis";
 import { RedisSagaStore, SagaStoreError, type SagaStore } from "../src/index";
+import { addCount, countHung, countRejection, describeError, newCallerAccount, sleep, sumCounts, within, type CallerAccount } from "./support/load";
 import { clusterSlots, spawnTestCluster, waitForClusterHealthy, type TestCluster } from "./support/redis-cluster";
 import { sagaBusState, uniquePrefix } from "./support/stores";
 
@@ -86,8 +87,6 @@ function takeCluster(): Promise<TestCluster> {
 }
 const taken = new Set<Promise<TestCluster>>();
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Keep the load running for `minMs`, then until `done()` or PHASE_GRACE_MS more (callers may sit in retry backoff). */
 async function loadUntil(minMs: number, done: () => boolean): Promise<void> {
   await sleep(minMs);
@@ -95,32 +94,12 @@ async function loadUntil(minMs: number, done: () => boolean): Promise<void> {
   while (!done() && Date.now() < deadline) await sleep(50);
 }
 
-type Outcome<T> = { kind: "ok"; value: T } | { kind: "error"; error: unknown } | { kind: "hung" };
-function within<T>(promise: Promise<T>, ms: number): Promise<Outcome<T>> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise.then(
-      (value): Outcome<T> => ({ kind: "ok", value }),
-      (error): Outcome<T> => ({ kind: "error", error }),
-    ),
-    new Promise<Outcome<T>>((resolve) => (timer = setTimeout(() => resolve({ kind: "hung" }), ms))),
-  ]).finally(() => clearTimeout(timer));
-}
-
-interface Caller {
+/** maybeApplied: MAYBE_APPLIED codes, unavailable with mayHaveBeenApplied, and hung calls (not raw rejections). */
+interface Caller extends CallerAccount {
   correlationId: string;
   master: string;
-  acked: number;
-  /** Rejections after which the increment may or may not have landed (and hung calls). */
-  maybeApplied: number;
-  hung: number;
-  errors: Record<string, number>;
-  /** The same rejections by the phase the call started in: "after the promotion:WRITE_NOT_REPLICATED" -> n. */
+  /** The typed rejections by the phase the call started in: "after the promotion:WRITE_NOT_REPLICATED" -> n. */
   errorsByPhase: Record<string, number>;
-  /** Rejections that are not a SagaStoreError (a raw ioredis or other error). */
-  raw: string[];
-  /** Typed rejections with a code a failover should not produce (e.g. REDIS_COMMAND_FAILED, DECODE_FAILED). */
-  unexpected: string[];
   ackedAfterPromotion: number;
   ackedAfterRejoin: number;
 }
@@ -159,12 +138,6 @@ async function spreadIds(cluster: TestCluster, prefix: string): Promise<Array<{ 
   }
 }
 
-function sumCounts(counts: Array<Record<string, number>>): Record<string, number> {
-  const total: Record<string, number> = {};
-  for (const count of counts) for (const [code, n] of Object.entries(count)) total[code] = (total[code] ?? 0) + n;
-  return total;
-}
-
 interface ScenarioOptions {
   /**
    * Cut the killed master's replica off this long before the SIGKILL: freeze it (SIGSTOP), drop its
@@ -190,13 +163,8 @@ async function runScenario(label: string, durability: Durability | undefined, { 
     const callers: Caller[] = ids.map(({ correlationId, master }) => ({
       correlationId,
       master,
-      acked: 0,
-      maybeApplied: 0,
-      hung: 0,
-      errors: {},
+      ...newCallerAccount(),
       errorsByPhase: {},
-      raw: [],
-      unexpected: [],
       ackedAfterPromotion: 0,
       ackedAfterRejoin: 0,
     }));
@@ -225,24 +193,19 @@ async function runScenario(label: string, durability: Durability | undefined, { 
           if (started >= rejoinedAt) caller.ackedAfterRejoin++;
           if (caller.master === victim && started >= killedAt) firstVictimAckAfterKill = Math.min(firstVictimAckAfterKill, Date.now());
         } else if (outcome.kind === "hung") {
-          caller.hung++;
-          caller.maybeApplied++;
+          countHung(caller);
         } else {
-          const error = outcome.error as Error;
-          if (error instanceof SagaStoreError) {
-            caller.errors[error.code] = (caller.errors[error.code] ?? 0) + 1;
-            const byPhase = `${phase(started)}: ${error.code}`;
-            caller.errorsByPhase[byPhase] = (caller.errorsByPhase[byPhase] ?? 0) + 1;
-            const cause = (error as { cause?: unknown }).cause;
-            if (MAYBE_APPLIED.has(error.code) || (error.code === "REDIS_UNAVAILABLE" && (error as { mayHaveBeenApplied?: boolean }).mayHaveBeenApplied)) {
-              caller.maybeApplied++;
-            }
-            if (!EXPECTED_CODES.has(error.code)) {
-              caller.unexpected.push(`${error.name} (${error.code}) in a call started ${phase(started)}: ${error.message}; cause: ${(cause as Error)?.name}: ${(cause as Error)?.message}`);
-            }
-          } else {
-            caller.raw.push(`${error?.constructor?.name ?? typeof error} ${error?.name} in a call started ${phase(started)}: ${error?.message}`);
-          }
+          const when = `in a call started ${phase(started)}`;
+          countRejection(caller, outcome.error, {
+            expectedCodes: EXPECTED_CODES,
+            maybeAppliedCodes: MAYBE_APPLIED,
+            rawMayHaveApplied: false,
+            describe: (error) =>
+              error instanceof SagaStoreError
+                ? `${error.name} (${error.code}) ${when}: ${error.message}; cause: ${(error.cause as Error)?.name}: ${(error.cause as Error)?.message}`
+                : describeError(error, when),
+          });
+          if (outcome.error instanceof SagaStoreError) addCount(caller.errorsByPhase, `${phase(started)}: ${outcome.error.code}`);
           await sleep(20);
         }
       }

@@ -15,6 +15,7 @@ import {
   StateTooLargeError,
   type SagaStoreOptions,
 } from "../src/index";
+import { Money } from "./support/envelopes";
 
 type CodecName = "json" | "superjson" | "msgpack";
 const CODECS: readonly CodecName[] = ["json", "superjson", "msgpack"];
@@ -34,16 +35,6 @@ function inspectableStore(options: SagaStoreOptions = {}) {
 // =====================================================================================
 // Type fidelity
 // =====================================================================================
-
-class Money {
-  constructor(
-    readonly amount: number,
-    readonly currency: string,
-  ) {}
-  toJSON() {
-    return `${this.amount} ${this.currency}`;
-  }
-}
 
 /** What a codec gives back for field `v`: a value (compared with toStrictEqual and Object.is for numbers), no key at all, or an encode failure. */
 type Outcome = { value: unknown } | { absent: true } | { encodeThrows: RegExp; errorType: new (...args: never[]) => Error };

@@ -5,6 +5,7 @@ import { HEADER_SIZE } from "../codecs/envelope";
 import { EnvelopeSerializer } from "../codecs/serializer";
 import { stringWithReserve, type SagaCodec } from "../codecs/codec";
 import { DecodeError } from "../src/errors";
+import { envelopeHeader, envelopeWriters, KNOWN_CODEC_IDS } from "./support/envelopes";
 
 /**
  * Hostile bytes: whatever sits at a key, `decode(key, bytes)` either returns an
@@ -13,18 +14,11 @@ import { DecodeError } from "../src/errors";
  * state) stays healthy. About 10,000 generated cases in all.
  */
 
-type CodecName = "json" | "superjson" | "msgpack";
-const CODECS: readonly CodecName[] = ["json", "superjson", "msgpack"];
-const KNOWN_CODEC_IDS = new Set([1, 2, 3]);
-
 const reader = new EnvelopeSerializer();
 const smallReader = new EnvelopeSerializer({ maxStateBytes: 64 * 1024 });
 
 /** Writers per codec, uncompressed and always-compressing. */
-const writers = CODECS.flatMap((codec) => [
-  { codec, compressed: false, serializer: new EnvelopeSerializer({ codec, compressAboveBytes: 0 }) },
-  { codec, compressed: true, serializer: new EnvelopeSerializer({ codec, compressAboveBytes: 1 }) },
-]);
+const writers = envelopeWriters();
 
 type Outcome = { ok: true; state: Record<string, unknown> } | { ok: false; error: DecodeError };
 
@@ -90,16 +84,8 @@ const envelopeArb = fc
     return { writer, bytes: writer.serializer.encode("Fuzz", state, { sagaId, sagaVersion: version, schemaVersion: 1 }) };
   });
 
-function header(format: number, codecId: number, flags: number): Buffer {
-  const bytes = Buffer.alloc(HEADER_SIZE);
-  bytes[0] = 0xfe;
-  bytes[1] = format;
-  bytes[2] = codecId;
-  bytes[3] = flags;
-  bytes.writeUInt32BE(1, 4);
-  bytes.writeUInt32BE(1, 8);
-  return bytes;
-}
+/** A header claiming saga version 1, no fingerprint. */
+const header = (format: number, codecId: number, flags: number) => envelopeHeader(format, codecId, flags, 1);
 
 // =====================================================================================
 

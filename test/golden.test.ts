@@ -20,6 +20,7 @@ import {
   ENVELOPE_HEADER_SIZE as EXPORTED_HEADER_SIZE,
   SagaStore,
 } from "../src/index";
+import { Money } from "./support/envelopes";
 
 /**
  * The on-Redis format is a contract: bytes written by any released version
@@ -346,15 +347,6 @@ describe("header layout of a fresh envelope", () => {
   });
 
   it("msgpack payload is exactly msgpackr with codec 3's pinned options (records without shared structures, maps as objects, moreTypes, no toJSON)", () => {
-    class Money {
-      constructor(
-        readonly amount: number,
-        readonly currency: string,
-      ) {}
-      toJSON() {
-        return `${this.amount} ${this.currency}`;
-      }
-    }
     const input = { ...state, when: new Date(0), tags: new Set(["a"]), big: 2n ** 70n, price: new Money(5, "EUR"), m: new Map([["k", 1]]) };
     const bytes = new EnvelopeSerializer({ codec: "msgpack" }).encode("OrderSaga", input, { sagaId, sagaVersion: 1, schemaVersion: 1 });
     const reference = new Packr({ useRecords: true, mapsAsObjects: true, moreTypes: true, useToJSON: false }).pack(input);

@@ -34,6 +34,8 @@ import {
   WriteOutcomeUnknownError,
   type AnySagaState,
 } from "../src/index";
+import { addCount, describeError } from "./support/load";
+import { clientIdByName } from "./support/redis-server";
 import { sagaBusState, uniquePrefix } from "./support/stores";
 
 const SAGA = "Resend";
@@ -159,8 +161,14 @@ function isExpectedStoreError(error: unknown): boolean {
   );
 }
 
-/** 16 callers looping modify(+1) on one saga until stopped. */
-function runIncrementers(store: RedisSagaStore, correlationId: string) {
+/**
+ * A store on `client` (3 retries, 2 ms apart) holding one saga (counter 0, saga id `<correlationId>-1`),
+ * and 16 callers looping modify(+1) on it until stopped.
+ */
+async function runIncrementers(client: Redis, prefix: string, correlationId: string) {
+  const store = new RedisSagaStore({ redis: client, keyPrefix: prefix, maxRetries: 3, retryDelayMs: 2 });
+  await store.initialize();
+  await store.insert(SAGA, correlationId, sagaBusState(`${correlationId}-1`, { counter: 0 }));
   const tally: Tally = { acked: 0, maxAckedVersion: 0, byError: {}, untyped: [] };
   let stopped = false;
   const caller = async () => {
@@ -170,12 +178,8 @@ function runIncrementers(store: RedisSagaStore, correlationId: string) {
         tally.acked++;
         tally.maxAckedVersion = Math.max(tally.maxAckedVersion, saved.metadata.version);
       } catch (error) {
-        if (isExpectedStoreError(error)) {
-          const code = (error as SagaStoreError).code;
-          tally.byError[code] = (tally.byError[code] ?? 0) + 1;
-        } else {
-          tally.untyped.push(`${(error as Error)?.constructor?.name} ${(error as Error)?.name}: ${(error as Error)?.message}`);
-        }
+        if (isExpectedStoreError(error)) addCount(tally.byError, (error as SagaStoreError).code);
+        else tally.untyped.push(describeError(error));
       }
     }
   };
@@ -201,18 +205,6 @@ async function readCounter(url: string, prefix: string, correlationId: string) {
   }
 }
 
-async function clientIdByName(admin: Redis, name: string, timeoutMs = 3_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const list = (await admin.client("LIST")) as string;
-    const line = list.split("\n").find((l) => l.includes(` name=${name} `));
-    const id = line?.match(/^id=(\d+) /)?.[1];
-    if (id) return id;
-    if (Date.now() > deadline) throw new Error(`no client named ${name} in CLIENT LIST`);
-    await sleep(10);
-  }
-}
-
 describe("store on a connection that is killed while 16 callers modify one saga", () => {
   it("CLIENT KILL × 6: counter === acknowledged modify calls, every error a typed store error", async () => {
     const url = inject("redisUrl");
@@ -225,11 +217,7 @@ describe("store on a connection that is killed while 16 callers modify one saga"
     const admin = new Redis(url);
     const prefix = uniquePrefix();
     try {
-      const store = new RedisSagaStore({ redis: storeClient, keyPrefix: prefix, maxRetries: 3, retryDelayMs: 2 });
-      await store.initialize();
-      await store.insert(SAGA, "kill", sagaBusState("kill-1", { counter: 0 }));
-
-      const run = runIncrementers(store, "kill");
+      const run = await runIncrementers(storeClient, prefix, "kill");
       const KILLS = 6;
       let killed = 0;
       const ackedAtKill: number[] = [];
@@ -312,21 +300,33 @@ async function startRelay(target: URL) {
   };
 }
 
+/** The test Redis behind a relay: a store client through the relay, an admin client straight to Redis, a fresh prefix. */
+async function behindRelay() {
+  const url = inject("redisUrl");
+  const relay = await startRelay(new URL(url));
+  const storeClient = new Redis(relay.url);
+  storeClient.on("error", () => {});
+  const admin = new Redis(url);
+  return {
+    url,
+    relay,
+    storeClient,
+    admin,
+    prefix: uniquePrefix(),
+    async close() {
+      storeClient.disconnect();
+      await admin.quit();
+      await relay.close();
+    },
+  };
+}
+
 describe("store whose replies are lost after the server applied its writes", () => {
   it("writes that landed unanswered are re-sent by ioredis and recognised: counter === acknowledged calls", async () => {
-    const url = inject("redisUrl");
-    const relay = await startRelay(new URL(url));
-    const storeClient = new Redis(relay.url);
-    storeClient.on("error", () => {});
-    const admin = new Redis(url);
-    const prefix = uniquePrefix();
+    const { url, relay, storeClient, admin, prefix, close } = await behindRelay();
     const valueKey = `${prefix}saga:${SAGA}:lost`;
     try {
-      const store = new RedisSagaStore({ redis: storeClient, keyPrefix: prefix, maxRetries: 3, retryDelayMs: 2 });
-      await store.initialize();
-      await store.insert(SAGA, "lost", sagaBusState("lost-1", { counter: 0 }));
-
-      const run = runIncrementers(store, "lost");
+      const run = await runIncrementers(storeClient, prefix, "lost");
       let cycles = 0;
       let landedUnanswered = 0;
       try {
@@ -354,21 +354,14 @@ describe("store whose replies are lost after the server applied its writes", () 
       expect(counter).toBe(tally.acked);
       expect(version).toBe(tally.acked);
     } finally {
-      storeClient.disconnect();
-      await admin.quit();
-      await relay.close();
+      await close();
     }
   });
 });
 
 describe("insert pairs whose replies are lost", () => {
   it("50 duplicate-insert pairs answered only after a reconnect: one saga per correlation id, the loser leaves no index", async () => {
-    const url = inject("redisUrl");
-    const relay = await startRelay(new URL(url));
-    const storeClient = new Redis(relay.url);
-    storeClient.on("error", () => {});
-    const admin = new Redis(url);
-    const prefix = uniquePrefix();
+    const { relay, storeClient, admin, prefix, close } = await behindRelay();
     const PAIRS = 50;
     try {
       const store = new RedisSagaStore({ redis: storeClient, keyPrefix: prefix });
@@ -395,7 +388,7 @@ describe("insert pairs whose replies are lost", () => {
         const winner = winners[0]!;
         const loser = ids.find((id) => id !== winner)!;
         const reason = (settled[i]![ids.indexOf(loser)] as PromiseRejectedResult).reason;
-        loserErrors[reason?.code ?? reason?.name] = (loserErrors[reason?.code ?? reason?.name] ?? 0) + 1;
+        addCount(loserErrors, reason?.code ?? reason?.name);
         if (!(reason instanceof SagaAlreadyExistsError || reason instanceof WriteOutcomeUnknownError)) {
           problems.push(`pair-${i}: loser got ${reason?.name}: ${reason?.message}`);
         }
@@ -409,9 +402,7 @@ describe("insert pairs whose replies are lost", () => {
       expect(relay.droppedBytes).toBeGreaterThan(0);
       expect(problems).toEqual([]);
     } finally {
-      storeClient.disconnect();
-      await admin.quit();
-      await relay.close();
+      await close();
     }
   });
 });

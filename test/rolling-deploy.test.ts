@@ -92,6 +92,20 @@ const correlationId = (i: number) => `order-${i}`;
 const sagaId = (i: number) => `saga-${i}`;
 const valueKey = (i: number) => `${prefix}saga:${SAGA}:${correlationId(i)}`;
 
+interface Finds<S> {
+  findById(sagaName: typeof SAGA, sagaId: string): Promise<S | null>;
+  findByCorrelationId(sagaName: typeof SAGA, correlationId: string): Promise<S | null>;
+}
+
+/** An instance's read of saga i, by saga id or by correlation id, through its view; a missing saga fails the read. */
+function reader<S>(label: string, store: Finds<S>, view: (state: S) => View) {
+  return async (i: number, byId: boolean) => {
+    const state = byId ? await store.findById(SAGA, sagaId(i)) : await store.findByCorrelationId(SAGA, correlationId(i));
+    if (!state) throw new Error(`${label}: saga ${i} not found`);
+    return view(state);
+  };
+}
+
 /** One deployed instance: its own connection, its own registry, typed by it. */
 async function deploy(kind: Kind, label: string) {
   if (kind === "old") {
@@ -105,11 +119,7 @@ async function deploy(kind: Kind, label: string) {
       kind,
       label,
       store,
-      async read(i: number, byId: boolean) {
-        const state = byId ? await store.findById(SAGA, sagaId(i)) : await store.findByCorrelationId(SAGA, correlationId(i));
-        if (!state) throw new Error(`${label}: saga ${i} not found`);
-        return view(state);
-      },
+      read: reader(label, store, view),
       create: (i: number) => store.insert(SAGA, correlationId(i), { orderId: `o-${i}`, counter: 0, status: "open", metadata: { sagaId: sagaId(i) } }),
       modifyIncrement: async (i: number) => view(await store.modify(SAGA, correlationId(i), (s) => ({ ...s, counter: s.counter + 1 }))),
       async saveIncrement(i: number) {
@@ -139,11 +149,7 @@ async function deploy(kind: Kind, label: string) {
     kind,
     label,
     store,
-    async read(i: number, byId: boolean) {
-      const state = byId ? await store.findById(SAGA, sagaId(i)) : await store.findByCorrelationId(SAGA, correlationId(i));
-      if (!state) throw new Error(`${label}: saga ${i} not found`);
-      return view(state);
-    },
+    read: reader(label, store, view),
     create: (i: number) => store.insert(SAGA, correlationId(i), { orderId: `o-${i}`, count: 0, status: "open", history: [], metadata: { sagaId: sagaId(i) } }),
     modifyIncrement: async (i: number) => view(await store.modify(SAGA, correlationId(i), bump)),
     async saveIncrement(i: number) {

@@ -21,44 +21,20 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
-import { RedisSagaStore, RedisUnavailableError, SagaStoreError, type AnySagaState } from "../../src/index";
-import { spawnRedisServer } from "../support/redis-server";
+import { RedisSagaStore, type AnySagaState } from "../../src/index";
+import { countHung, countRejection, describeError, newCallerAccount, sleep, sumCounts, within, type CallerAccount } from "../support/load";
+import { clientIdByName, spawnRedisServer } from "../support/redis-server";
 import { sagaBusState, uniquePrefix } from "../support/stores";
-import { addCount, recordFigures, sumCounts } from "./figures";
+import { recordFigures } from "./figures";
 
 const SAGA = "Counter";
 const CALLERS = 16;
 /** Codes a connection fault may produce. Anything else (or an untyped error) fails the test. */
 const EXPECTED_CODES = new Set(["REDIS_UNAVAILABLE", "WRITE_OUTCOME_UNKNOWN", "SAGA_CONFLICT"]);
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-type Outcome<T> = { kind: "ok"; value: T } | { kind: "error"; error: unknown } | { kind: "hung" };
-function within<T>(promise: Promise<T>, ms: number): Promise<Outcome<T>> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise.then(
-      (value): Outcome<T> => ({ kind: "ok", value }),
-      (error): Outcome<T> => ({ kind: "error", error }),
-    ),
-    new Promise<Outcome<T>>((resolve) => (timer = setTimeout(() => resolve({ kind: "hung" }), ms))),
-  ]).finally(() => clearTimeout(timer));
-}
-
-function describeError(error: unknown): string {
-  const e = error as Error;
-  return `${e?.constructor?.name ?? typeof error} ${e?.name}: ${e?.message}`;
-}
-
-interface Caller {
+interface Caller extends CallerAccount {
   correlationId: string;
   sagaId: string;
-  acked: number;
-  maybeApplied: number;
-  hung: number;
-  errors: Record<string, number>;
-  raw: string[];
-  unexpected: string[];
   settleMs: number[];
   /** performance.now() of every settlement, with whether it was acknowledged. */
   settled: Array<{ at: number; ok: boolean }>;
@@ -69,12 +45,7 @@ async function startLoad(store: RedisSagaStore, callTimeoutMs: number) {
   const callers: Caller[] = Array.from({ length: CALLERS }, (_, i) => ({
     correlationId: `caller-${i}`,
     sagaId: `saga-${i}`,
-    acked: 0,
-    maybeApplied: 0,
-    hung: 0,
-    errors: {},
-    raw: [],
-    unexpected: [],
+    ...newCallerAccount(),
     settleMs: [],
     settled: [],
   }));
@@ -95,19 +66,10 @@ async function startLoad(store: RedisSagaStore, callTimeoutMs: number) {
         continue;
       }
       if (outcome.kind === "hung") {
-        caller.hung++;
-        caller.maybeApplied++;
+        countHung(caller);
         return;
       }
-      const error = outcome.error;
-      if (!(error instanceof SagaStoreError)) {
-        caller.raw.push(describeError(error));
-        caller.maybeApplied++;
-      } else {
-        addCount(caller.errors, error.code);
-        if (!EXPECTED_CODES.has(error.code)) caller.unexpected.push(describeError(error));
-        if (error.code === "WRITE_OUTCOME_UNKNOWN" || (error instanceof RedisUnavailableError && error.mayHaveBeenApplied)) caller.maybeApplied++;
-      }
+      countRejection(caller, outcome.error, { expectedCodes: EXPECTED_CODES });
       await sleep(5);
     }
   };
@@ -170,18 +132,16 @@ function totals(callers: Caller[]) {
   };
 }
 
-async function clientIdByName(admin: Redis, name: string, timeoutMs = 3_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const list = (await admin.client("LIST")) as string;
-    const id = list
-      .split("\n")
-      .find((line) => line.includes(` name=${name} `))
-      ?.match(/^id=(\d+) /)?.[1];
-    if (id) return id;
-    if (Date.now() > deadline) throw new Error(`no client named ${name} in CLIENT LIST`);
-    await sleep(10);
-  }
+/** The figures every scenario records of its load: the totals (error lists as counts) and the audit's counts. */
+function loadFigures(result: ReturnType<typeof totals>, checked: Awaited<ReturnType<typeof audit>>) {
+  return {
+    ...result,
+    rawErrors: result.rawErrors.length,
+    unexpectedErrors: result.unexpectedErrors.length,
+    lost: checked.lost,
+    landedUnacknowledged: checked.landedUnacknowledged,
+    doubleApplied: checked.doubleApplied,
+  };
 }
 
 const servers: Array<{ stop(): Promise<void> }> = [];
@@ -227,12 +187,7 @@ describe("CLIENT KILL of the store's connection under 16 callers, one saga each"
         store: storeOptions,
         kills: killed,
         closes,
-        ...result,
-        rawErrors: result.rawErrors.length,
-        unexpectedErrors: result.unexpectedErrors.length,
-        lost: checked.lost,
-        landedUnacknowledged: checked.landedUnacknowledged,
-        doubleApplied: checked.doubleApplied,
+        ...loadFigures(result, checked),
       });
       expect(result.rawErrors).toEqual([]);
       expect(result.unexpectedErrors).toEqual([]);
@@ -323,14 +278,9 @@ describe.each(pauses)("server unresponsive for $label, client commandTimeout 200
         store: { ...PAUSED_STORE, commandTimeoutMs: COMMAND_TIMEOUT_MS },
         pauseMs: PAUSE_MS,
         settleBoundMs: SETTLE_BOUND_MS,
-        ...result,
-        rawErrors: result.rawErrors.length,
-        unexpectedErrors: result.unexpectedErrors.length,
+        ...loadFigures(result, checked),
         failedDuringPause,
         ackedAfterPause,
-        lost: checked.lost,
-        landedUnacknowledged: checked.landedUnacknowledged,
-        doubleApplied: checked.doubleApplied,
       });
       expect(result.rawErrors).toEqual([]);
       expect(result.unexpectedErrors).toEqual([]);

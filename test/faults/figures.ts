@@ -66,14 +66,3 @@ export function recordFigures(key: string, value: Record<string, unknown>): void
   });
   if (process.env.FAULTS_REPORT) console.log(`[faults] ${key} ${JSON.stringify(value)}`);
 }
-
-/** Count by error code: { REDIS_UNAVAILABLE: 3, ... }. */
-export function addCount(counts: Record<string, number>, code: string, n = 1): void {
-  counts[code] = (counts[code] ?? 0) + n;
-}
-
-export function sumCounts(all: Array<Record<string, number>>): Record<string, number> {
-  const total: Record<string, number> = {};
-  for (const counts of all) for (const [code, n] of Object.entries(counts)) addCount(total, code, n);
-  return total;
-}

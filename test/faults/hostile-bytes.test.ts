@@ -33,8 +33,6 @@
  *
  * Figures: test/.figures/faults.json, key "hostile-bytes".
  */
-import { runInNewContext } from "node:vm";
-import { setFlagsFromString } from "node:v8";
 import { deflateRawSync } from "node:zlib";
 import fc from "fast-check";
 import type { Redis } from "ioredis";
@@ -53,6 +51,8 @@ import {
   type SagaStore,
 } from "../../src/index";
 import { KeyLayout } from "../../src/keys";
+import { envelopeHeader, envelopeWriters, KNOWN_CODEC_IDS } from "../support/envelopes";
+import { forcedGc } from "../support/heap";
 import { redisEngine, sagaBusState } from "../support/stores";
 import { recordFigures } from "./figures";
 
@@ -80,17 +80,6 @@ type Call = (typeof CALLS)[number];
 
 // ---- forced GC (no vitest config change needed) ----------------------------------------
 
-/** `global.gc` when the process has it, else V8's gc exposed at runtime (--expose-gc set now, read from a fresh context). */
-function forcedGc(): (() => void) | undefined {
-  const existing = (globalThis as { gc?: () => void }).gc;
-  if (existing) return existing;
-  try {
-    setFlagsFromString("--expose-gc");
-    return runInNewContext("gc") as () => void;
-  } catch {
-    return undefined;
-  }
-}
 const gc = forcedGc();
 async function heapUsed(): Promise<number> {
   for (let i = 0; i < 3; i++) {
@@ -102,10 +91,7 @@ async function heapUsed(): Promise<number> {
 
 // ---- envelopes to mutate -----------------------------------------------------------------
 
-const writers = (["json", "superjson", "msgpack"] as const).flatMap((codec) => [
-  { codec, compressed: false, serializer: new EnvelopeSerializer({ codec, compressAboveBytes: 0, maxStateBytes: MAX_STATE_BYTES }) },
-  { codec, compressed: true, serializer: new EnvelopeSerializer({ codec, compressAboveBytes: 1, maxStateBytes: MAX_STATE_BYTES }) },
-]);
+const writers = envelopeWriters({ maxStateBytes: MAX_STATE_BYTES });
 type Writer = (typeof writers)[number];
 
 /** JSON-safe saga fields (so any codec's state can be re-encoded by the store's JSON codec on write). */
@@ -155,16 +141,9 @@ function envelopeOf(source: Source, sid: string, cid: string, identity?: unknown
 }
 
 function header(format: number, codecId: number, flags: number, sid: string | undefined, version = 0): Buffer {
-  const bytes = Buffer.alloc(HEADER_SIZE);
-  bytes[0] = 0xfe;
-  bytes[1] = format;
-  bytes[2] = codecId;
-  bytes[3] = flags;
-  bytes.writeUInt32BE(1, 4);
-  bytes.writeUInt32BE(version, 8);
   // Take the fingerprint from a real envelope of this saga id, so the header claims the right saga.
-  if (sid !== undefined) writers[0]!.serializer.encode(SAGA, {}, { sagaId: sid, sagaVersion: 0, schemaVersion: 1 }).copy(bytes, 20, 20, 28);
-  return bytes;
+  const fingerprint = sid === undefined ? undefined : writers[0]!.serializer.encode(SAGA, {}, { sagaId: sid, sagaVersion: 0, schemaVersion: 1 }).subarray(20, 28);
+  return envelopeHeader(format, codecId, flags, version, fingerprint);
 }
 
 // ---- cases ---------------------------------------------------------------------------------
@@ -278,7 +257,6 @@ interface Violation {
   bytes: string;
 }
 
-const KNOWN_CODEC_IDS = new Set([1, 2, 3]);
 /** A header write.lua accepts: format 1, known flags, a built-in or custom (128-255) codec id. */
 function headerIntact(bytes: Buffer): boolean {
   return bytes.length >= HEADER_SIZE && bytes[0] === 0xfe && bytes[1] === 1 && (bytes[3]! & ~1) === 0 && (KNOWN_CODEC_IDS.has(bytes[2]!) || bytes[2]! >= 128);

@@ -20,9 +20,10 @@ import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { RedisOutOfMemoryError, RedisSagaStore, type AnySagaState } from "../../src/index";
+import { addCount, describeError } from "../support/load";
 import { spawnRedisServer } from "../support/redis-server";
 import { sagaBusState, uniquePrefix } from "../support/stores";
-import { addCount, recordFigures } from "./figures";
+import { recordFigures } from "./figures";
 
 const SAGA = "Mem";
 const MAXMEMORY = "4mb";
@@ -45,8 +46,6 @@ interface Saga {
   /** The key the REDIS_OUT_OF_MEMORY error of a refused insert named. */
   refusedOn?: string;
 }
-
-const describeError = (error: unknown) => `${(error as Error)?.constructor?.name} ${(error as Error)?.name}: ${(error as Error)?.message}`;
 
 describe(`maxmemory ${MAXMEMORY}, noeviction, reached mid-load`, () => {
   it("writes refused with REDIS_OUT_OF_MEMORY naming the key; reads exact while full; nothing half-written decodes; writes resume after raising the limit", async () => {

@@ -26,10 +26,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
-import { RedisSagaStore, RedisUnavailableError, SagaStoreError, type AnySagaState } from "../../src/index";
+import { RedisSagaStore, type AnySagaState, type SagaStoreError } from "../../src/index";
+import { addCount, countHung, countRejection, describeError, newCallerAccount, sleep, sumCounts, within, type CallerAccount } from "../support/load";
 import { spawnRedisServer } from "../support/redis-server";
 import { sagaBusState, uniquePrefix } from "../support/stores";
-import { addCount, recordFigures, sumCounts } from "./figures";
+import { recordFigures } from "./figures";
 
 const SAGA = "Counter";
 const CALLERS = 32;
@@ -44,39 +45,14 @@ const CALL_TIMEOUT_MS = 10_000;
 /** Codes a restart may produce: transient, outcome unknown, or a conflict. Anything else is unexpected. */
 const EXPECTED_CODES = new Set(["REDIS_UNAVAILABLE", "WRITE_OUTCOME_UNKNOWN", "SAGA_CONFLICT"]);
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-type Outcome<T> = { kind: "ok"; value: T } | { kind: "error"; error: unknown } | { kind: "hung" };
-function within<T>(promise: Promise<T>, ms: number): Promise<Outcome<T>> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise.then(
-      (value): Outcome<T> => ({ kind: "ok", value }),
-      (error): Outcome<T> => ({ kind: "error", error }),
-    ),
-    new Promise<Outcome<T>>((resolve) => (timer = setTimeout(() => resolve({ kind: "hung" }), ms))),
-  ]).finally(() => clearTimeout(timer));
-}
-
-interface Caller {
+/** maybeApplied: WRITE_OUTCOME_UNKNOWN, unavailable with mayHaveBeenApplied, raw rejections and hung calls. */
+interface Caller extends CallerAccount {
   correlationId: string;
   sagaId: string;
-  acked: number;
   ackedAfterRestart: number;
-  /** Rejections after which the increment may or may not have landed (WRITE_OUTCOME_UNKNOWN, or unavailable with mayHaveBeenApplied), and hung calls. */
-  maybeApplied: number;
-  hung: number;
-  errors: Record<string, number>;
-  raw: string[];
-  unexpected: string[];
   maxSettleMs: number;
   /** Calls started before the kill and settled after it, by how they settled ("ok" or an error code). */
   spanningKill: Record<string, number>;
-}
-
-function describeError(error: unknown): string {
-  const e = error as Error;
-  return `${e?.constructor?.name ?? typeof error} ${e?.name}: ${e?.message}`;
 }
 
 async function commandStats(client: Redis): Promise<{ noscript: number; eval: number; evalsha: number }> {
@@ -109,13 +85,8 @@ async function runRestart(appendfsync: "always" | "everysec") {
     const callers: Caller[] = Array.from({ length: CALLERS }, (_, i) => ({
       correlationId: `caller-${i}`,
       sagaId: `saga-${i}`,
-      acked: 0,
+      ...newCallerAccount(),
       ackedAfterRestart: 0,
-      maybeApplied: 0,
-      hung: 0,
-      errors: {},
-      raw: [],
-      unexpected: [],
       maxSettleMs: 0,
       spanningKill: {},
     }));
@@ -142,19 +113,10 @@ async function runRestart(appendfsync: "always" | "everysec") {
         }
         if (outcome.kind === "hung") {
           // Still running: starting another call on this saga would race it. This caller stops here.
-          caller.hung++;
-          caller.maybeApplied++;
+          countHung(caller);
           return;
         }
-        const error = outcome.error;
-        if (!(error instanceof SagaStoreError)) {
-          caller.raw.push(describeError(error));
-          caller.maybeApplied++;
-        } else {
-          addCount(caller.errors, error.code);
-          if (!EXPECTED_CODES.has(error.code)) caller.unexpected.push(describeError(error));
-          if (error.code === "WRITE_OUTCOME_UNKNOWN" || (error instanceof RedisUnavailableError && error.mayHaveBeenApplied)) caller.maybeApplied++;
-        }
+        countRejection(caller, outcome.error, { expectedCodes: EXPECTED_CODES });
         await sleep(10);
       }
     };

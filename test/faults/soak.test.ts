@@ -37,14 +37,14 @@
  *
  * Figures: test/.figures/faults.json, keys "soak.redis" and "soak.cluster".
  */
-import { runInNewContext } from "node:vm";
-import { setFlagsFromString } from "node:v8";
 import type { Cluster, Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConcurrencyError, SagaAlreadyExistsError, SagaNotFoundError, SagaStoreError, type SagaStore } from "../../src/index";
 import { KeyLayout } from "../../src/keys";
+import { forcedGc } from "../support/heap";
+import { addCount, sleep } from "../support/load";
 import { clusterEngine, redisEngine, sagaBusState, type EngineUnderTest } from "../support/stores";
-import { addCount, recordFigures } from "./figures";
+import { recordFigures } from "./figures";
 
 const SOAK_SECONDS = Number(process.env.SOAK_SECONDS ?? 15);
 const CALLERS = 64;
@@ -60,16 +60,6 @@ const STORE_OPTIONS = { maxRetries: 3, retryDelayMs: 2 };
 
 // ---- heap ------------------------------------------------------------------------------------
 
-function forcedGc(): (() => void) | undefined {
-  const existing = (globalThis as { gc?: () => void }).gc;
-  if (existing) return existing;
-  try {
-    setFlagsFromString("--expose-gc");
-    return runInNewContext("gc") as () => void;
-  } catch {
-    return undefined;
-  }
-}
 const gc = forcedGc();
 const HEAP_METHOD = gc ? "heapUsed after a forced full GC (v8 gc exposed at runtime)" : "median heapUsed of 5 samples between idle ticks (no gc available)";
 
@@ -109,7 +99,6 @@ function correlationCacheSize(store: SagaStore): number | undefined {
 }
 
 const MB = (bytes: number) => +(bytes / 2 ** 20).toFixed(1);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
 
 // ---- the model --------------------------------------------------------------------------------

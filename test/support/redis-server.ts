@@ -88,3 +88,18 @@ export async function startTestRedis(): Promise<TestRedis> {
   await waitForPing(url);
   return { url, owned: true, stop: async () => void (await container.stop()) };
 }
+
+/** The CLIENT LIST id of the connection named `name` (ioredis `connectionName`), waiting until it is connected. */
+export async function clientIdByName(admin: Redis, name: string, timeoutMs = 3_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const list = (await admin.client("LIST")) as string;
+    const id = list
+      .split("\n")
+      .find((line) => line.includes(` name=${name} `))
+      ?.match(/^id=(\d+) /)?.[1];
+    if (id) return id;
+    if (Date.now() > deadline) throw new Error(`no client named ${name} in CLIENT LIST`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
