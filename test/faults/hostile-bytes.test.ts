@@ -413,6 +413,9 @@ describe("hostile bytes at a saga's value key, through the store (Redis)", () =>
     }
     if (!decodable) {
       if (failed && (isDecodeError || isSizeError) && unchanged) return undefined;
+      // A write refused with a typed error that wrote nothing is fine whatever the code: the write script reads
+      // 0.2.2 JSON with cjson, which accepts a few things JSON.parse does not (0x1, NaN), so it may see a version.
+      if ((call === "save" || call === "update") && failed && error instanceof SagaStoreError && unchanged) return undefined;
       if ((call === "save" || call === "update") && headerIntact(bytes)) {
         // Documented limit: the write script reads only the header, so a blind compare-and-set carrying the
         // stored version replaces a damaged payload behind an intact header (a caller that read first got
