@@ -65,7 +65,8 @@ export class SchemaGate {
       if (!written.ok) throw writeFailure(sagaName, sagaId, written);
     }
     return {
-      stored: withStoreFields(written.raw, state),
+      // At the latest version the validated input is the state itself: no copy.
+      stored: target === chain.latest ? state : withStoreFields(written.raw, state),
       saved: withStoreFields(latest.state, state),
       schemaVersion: target,
       codec,
@@ -125,9 +126,11 @@ function withoutMetadata(state: AnySagaState): AnySagaState {
  * The fields the store relies on survive any schema: `metadata` is never
  * shown to it, and the seed shape's `id` and `correlationId` are carried over
  * when the schema does not declare them (a schema that does, validates them).
+ * `fields` is a schema's fresh output or a migration's result, so it is
+ * completed in place rather than copied.
  */
 function withStoreFields(fields: unknown, source: AnySagaState): AnySagaState {
-  const result = { ...(fields as AnySagaState) };
+  const result = fields as AnySagaState;
   if (source.metadata !== undefined) result.metadata = source.metadata;
   if (source.id !== undefined && !("id" in result)) result.id = source.id;
   if (source.correlationId !== undefined && !("correlationId" in result)) result.correlationId = source.correlationId;
