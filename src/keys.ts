@@ -35,10 +35,6 @@ export function assertId(part: "sagaId" | "correlationId", id: string): void {
   if (!id.isWellFormed()) throw new InvalidKeyError(part, id, "contains a lone surrogate");
 }
 
-export function isValidId(id: string): boolean {
-  return id.length > 0 && Buffer.byteLength(id) <= MAX_ID_BYTES && id.isWellFormed();
-}
-
 export function escapeCorrelationId(correlationId: string): string {
   const first = correlationId.charCodeAt(0);
   if (first === 0x25 /* % */) return "%25" + correlationId.slice(1);
@@ -77,5 +73,15 @@ export class KeyLayout {
     assertSagaName(sagaName);
     assertId("sagaId", sagaId);
     return `${this.prefix}saga:${sagaName}:idx:id:${sagaId}`;
+  }
+
+  /** The index key of a saga id read back from storage, or undefined when that id could never be a key. */
+  storedIndexKey(sagaName: string, sagaId: string | undefined): string | undefined {
+    if (sagaId === undefined) return undefined;
+    try {
+      return this.indexKey(sagaName, sagaId);
+    } catch {
+      return undefined;
+    }
   }
 }

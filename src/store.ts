@@ -15,7 +15,7 @@ import {
   SchemaVersionAheadError,
   SagaStoreError,
 } from "./errors";
-import { KeyLayout, assertSagaName, isValidId } from "./keys";
+import { KeyLayout, assertSagaName } from "./keys";
 import { nonNegativeInteger } from "./options";
 import type { InputOf, SagaName, SagaRegistry, StateOf } from "./registry";
 import { backoffMs, sleep } from "./retry";
@@ -91,9 +91,9 @@ export class SagaStore<Types = any> {
 
   async findByCorrelationId<Name extends SagaName<Types>>(sagaName: Name, correlationId: string): Promise<StateOf<Types, Name> | null> {
     const state = await this.read(sagaName, correlationId);
-    const sagaId = state && readSagaId(state);
     // Remember where this saga lives for findById/update; a stored id that could never be a key is simply not cached.
-    if (sagaId && isValidId(sagaId)) this.correlationIds.set(this.keys.indexKey(sagaName, sagaId), correlationId);
+    const indexKey = state && this.keys.storedIndexKey(sagaName, readSagaId(state));
+    if (indexKey) this.correlationIds.set(indexKey, correlationId);
     return state as StateOf<Types, Name> | null;
   }
 
@@ -227,7 +227,8 @@ export class SagaStore<Types = any> {
       // The caller asked for this value to go; an unreadable one cannot name its index, which findById ignores anyway.
       if (!(error instanceof DecodeError)) throw error;
     }
-    if (sagaId !== undefined && isValidId(sagaId)) await this.dropIndex(this.keys.indexKey(sagaName, sagaId));
+    const indexKey = this.keys.storedIndexKey(sagaName, sagaId);
+    if (indexKey) await this.dropIndex(indexKey);
     return true;
   }
 
