@@ -34,10 +34,12 @@ export interface WriteRequest {
   /** 0 = no expiry (an existing expiry is removed). */
   ttlMs: number;
   /**
-   * Inserts only, on engines with `writesIndexWithValue`: the id index to set
-   * (same TTL) in the same atomic step when the value is written.
+   * On engines with `writesIndexWithValue`, the id index to maintain in the
+   * same atomic step when the value is written: an insert sets it (same TTL);
+   * with `refresh`, an update gives it the value's expiry if it points at
+   * `correlationId`, and leaves it alone otherwise.
    */
-  index?: { key: string; correlationId: string };
+  index?: { key: string; correlationId: string; refresh?: boolean };
 }
 
 export const DeleteStatus = { Deleted: 1, Missing: 0, OtherSaga: -4, Unreadable: -5 } as const;

@@ -341,22 +341,25 @@ export class SagaStore<Types = any> {
     const indexKey = this.keys.indexKey(sagaName, sagaId);
     const ttlMs = this.ttlMsFor(state);
     const backend = this.ready();
-    const refreshIndex = ttlMs > 0 ? () => backend.refreshIndex(indexKey, correlationId, ttlMs) : undefined;
+    // Where value and index share a node, the write script re-applies the index's expiry when the write succeeds.
+    const together = backend.writesIndexWithValue;
+    const index = together ? { key: indexKey, correlationId, refresh: true } : undefined;
+    const refreshIndex = !together && ttlMs > 0 ? () => backend.refreshIndex(indexKey, correlationId, ttlMs) : undefined;
     let { envelope, saved } = this.encode(sagaName, sagaId, state, expectedVersion + 1);
     // A failed index refresh is not reported: the value is what counts, and the next save refreshes the index again.
-    let { result, replyLost } = await this.sendWrite(sagaName, sagaId, { key: valueKey, envelope, expectedVersion, ttlMs }, refreshIndex);
+    let { result, replyLost } = await this.sendWrite(sagaName, sagaId, { key: valueKey, envelope, expectedVersion, ttlMs, index }, refreshIndex);
     const storedSchema = result.storedSchemaVersion;
     if (result.status === WriteStatus.SchemaAhead && storedSchema <= this.schemas.knownVersion(sagaName)) {
       // Mid-rollout: the saga is already at a version this process knows but does not write yet
       // (writeVersion below it). Write at the stored version rather than refuse or lose its fields.
       ({ envelope, saved } = this.encode(sagaName, sagaId, state, expectedVersion + 1, storedSchema));
-      ({ result, replyLost } = await this.sendWrite(sagaName, sagaId, { key: valueKey, envelope, expectedVersion, ttlMs }, refreshIndex));
+      ({ result, replyLost } = await this.sendWrite(sagaName, sagaId, { key: valueKey, envelope, expectedVersion, ttlMs, index }, refreshIndex));
     }
     const written = result.status === WriteStatus.Written || result.status === WriteStatus.AlreadyWritten;
-    if (written && ttlMs === 0 && result.previousTtlMs > 0) {
+    if (!together && written && ttlMs === 0 && result.previousTtlMs > 0) {
       // The value just lost its expiry; its index must not expire alone.
       await this.withRetries(() => backend.alignIndexTtl(indexKey, -1));
-    } else if (!written && ttlMs > 0 && result.previousTtlMs !== -2) {
+    } else if (!together && !written && ttlMs > 0 && result.previousTtlMs !== -2) {
       // The refresh above ran although the write did not: give the index back its value's expiry.
       await this.withRetries(() => backend.alignIndexTtl(indexKey, result.previousTtlMs));
     }

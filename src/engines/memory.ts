@@ -41,7 +41,12 @@ export class MemoryBackend implements SagaBackend {
   async writeValue(request: WriteRequest): Promise<WriteResult> {
     const result = this.compareAndSet(request);
     const written = result.status === WriteStatus.Written || result.status === WriteStatus.AlreadyWritten;
-    if (written && request.index) await this.setIndex(request.index.key, request.index.correlationId, request.ttlMs);
+    const index = request.index;
+    if (written && index?.refresh) {
+      if ((await this.getIndex(index.key)) === index.correlationId) await this.alignIndexTtl(index.key, request.ttlMs);
+    } else if (written && index) {
+      await this.setIndex(index.key, index.correlationId, request.ttlMs);
+    }
     return result;
   }
 

@@ -91,7 +91,7 @@ export class RedisBackend implements SagaBackend {
     const args: Argument[] = [request.expectedVersion, request.envelope, request.ttlMs];
     const index = this.writesIndexWithValue ? request.index : undefined;
     const keys = index ? [request.key, index.key] : [request.key];
-    if (index) args.push(index.correlationId);
+    if (index) args.push(index.correlationId, index.refresh ? "refresh" : "set");
     return this.runScript(this.scripts.write, keys, args).then((reply) => {
       const [status, storedVersion, storedSchemaVersion, previousTtlMs] = reply as [WriteStatus, number, number, number];
       return { status, storedVersion, storedSchemaVersion, previousTtlMs };

@@ -11,13 +11,15 @@
 
   Input:
     KEYS[1]  value key
-    KEYS[2]  optional, inserts on a standalone server only (same node, never on a
-             Cluster): the saga's id index key, set with the same TTL when the
-             insert succeeds, so value and index appear together
+    KEYS[2]  optional, standalone server only (same node, never on a Cluster):
+             the saga's id index key, maintained when the write succeeds: set
+             with the value's TTL ("set", inserts), or given the value's expiry
+             if it points at ARGV[4] ("refresh", updates)
     ARGV[1]  expected stored saga version; -1 = the key must not exist
     ARGV[2]  new envelope
     ARGV[3]  TTL in milliseconds; 0 = no expiry (an existing TTL is removed)
     ARGV[4]  with KEYS[2]: the correlation id the index points at
+    ARGV[5]  with KEYS[2]: "set" or "refresh"
 
   Output: { status, storedVersion, storedSchemaVersion, previousPttl }
     status  1  written
@@ -55,9 +57,17 @@ local function store()
   set(key, envelope)
 end
 
+local pttl = -2
+
 -- Redis lets a script that has written once keep writing past maxmemory, so the index never goes missing alone.
 local function storeIndex()
-  if KEYS[2] then set(KEYS[2], ARGV[4]) end
+  if not KEYS[2] then return end
+  if ARGV[5] ~= "refresh" then
+    set(KEYS[2], ARGV[4])
+  elseif (ttl > 0 or pttl > 0) and redis.call("GET", KEYS[2]) == ARGV[4] then
+    -- Only when an expiry is involved: the value's new one, or one it just lost.
+    if ttl > 0 then redis.call("PEXPIRE", KEYS[2], ttl) else redis.call("PERSIST", KEYS[2]) end
+  end
 end
 
 local head = redis.call("GETRANGE", key, 0, 27)
@@ -68,7 +78,7 @@ if head == "" and redis.call("EXISTS", key) == 0 then
   return { 1, 0, 0, -2 }
 end
 
-local pttl = redis.call("PTTL", key)
+pttl = redis.call("PTTL", key)
 local storedVersion, storedSchema, sameSaga
 if string.byte(head, 1) == 254 then
   -- Unknown format, flags or an unassigned built-in codec id: a header this version cannot vouch for.
@@ -107,4 +117,5 @@ if not sameSaga then return { -4, storedVersion, storedSchema, pttl } end
 if storedSchema > u32(envelope, 5) then return { -3, storedVersion, storedSchema, pttl } end
 if storedVersion ~= expected then return { 0, storedVersion, storedSchema, pttl } end
 store()
+storeIndex()
 return { 1, storedVersion, storedSchema, pttl }
