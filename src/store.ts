@@ -143,8 +143,9 @@ export class SagaStore<Types = any> {
       const saved = await this.create(sagaName, sagaId, givenCorrelationId, state, 0);
       return withVersion(saved, 0) as StateOf<Types, Name>;
     }
-    const correlationId = givenCorrelationId ?? (await this.correlationIdOf(sagaName, sagaId));
-    const saved = await this.replace(sagaName, sagaId, correlationId, state, loadedVersion);
+    const indexKey = this.keys.indexKey(sagaName, sagaId);
+    const correlationId = givenCorrelationId ?? (await this.correlationIdAt(sagaName, sagaId, indexKey));
+    const saved = await this.replace(sagaName, sagaId, correlationId, state, loadedVersion, indexKey);
     return withVersion(saved, loadedVersion + 1) as StateOf<Types, Name>;
   }
 
@@ -162,8 +163,9 @@ export class SagaStore<Types = any> {
       throw new InvalidStateError(sagaName, `expectedVersion must be a non-negative integer, got ${expectedVersion}`);
     }
     const sagaId = this.requireSagaId(sagaName, state);
-    const correlationId = readCorrelationId(state) ?? (await this.correlationIdOf(sagaName, sagaId));
-    await this.replace(sagaName, sagaId, correlationId, state, expectedVersion);
+    const indexKey = this.keys.indexKey(sagaName, sagaId);
+    const correlationId = readCorrelationId(state) ?? (await this.correlationIdAt(sagaName, sagaId, indexKey));
+    await this.replace(sagaName, sagaId, correlationId, state, expectedVersion, indexKey);
   }
 
   /**
@@ -293,8 +295,8 @@ export class SagaStore<Types = any> {
     return this.withRetries(() => this.ready().getIndex(indexKey));
   }
 
-  private async correlationIdOf(sagaName: string, sagaId: string): Promise<string> {
-    const indexKey = this.keys.indexKey(sagaName, sagaId);
+  /** The correlation id a saga id's index points at (cached); SagaNotFoundError when there is none. */
+  private async correlationIdAt(sagaName: string, sagaId: string, indexKey: string): Promise<string> {
     const correlationId = this.correlationIds.get(indexKey) ?? (await this.indexedCorrelationId(indexKey));
     if (correlationId === null) throw new SagaNotFoundError(sagaName, sagaId, undefined);
     return correlationId;
@@ -336,9 +338,15 @@ export class SagaStore<Types = any> {
   }
 
   /** Update: compare-and-set of the value, the index refreshed in the same round trip when a TTL applies. */
-  private async replace(sagaName: string, sagaId: string, correlationId: string, state: AnySagaState, expectedVersion: number): Promise<AnySagaState> {
+  private async replace(
+    sagaName: string,
+    sagaId: string,
+    correlationId: string,
+    state: AnySagaState,
+    expectedVersion: number,
+    indexKey = this.keys.indexKey(sagaName, sagaId),
+  ): Promise<AnySagaState> {
     const valueKey = this.keys.valueKey(sagaName, correlationId);
-    const indexKey = this.keys.indexKey(sagaName, sagaId);
     const ttlMs = this.ttlMsFor(state);
     const backend = this.ready();
     // Where value and index share a node, the write script re-applies the index's expiry when the write succeeds.

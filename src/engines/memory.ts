@@ -42,10 +42,9 @@ export class MemoryBackend implements SagaBackend {
     const result = this.compareAndSet(request);
     const written = result.status === WriteStatus.Written || result.status === WriteStatus.AlreadyWritten;
     const index = request.index;
-    if (written && index?.refresh) {
-      if ((await this.getIndex(index.key)) === index.correlationId) await this.alignIndexTtl(index.key, request.ttlMs);
-    } else if (written && index) {
-      await this.setIndex(index.key, index.correlationId, request.ttlMs);
+    if (written && index) {
+      if (index.refresh) await this.refreshIndex(index.key, index.correlationId, request.ttlMs);
+      else await this.setIndex(index.key, index.correlationId, request.ttlMs);
     }
     return result;
   }
