@@ -12,6 +12,8 @@ export interface MigrationChain {
   readonly first: number;
   readonly latest: number;
   readonly writeVersion: number;
+  /** Every version with its schema, oldest first. */
+  readonly versions: readonly SchemaVersion[];
   /** Parse `state` with the schema of `version`. */
   parse(state: unknown, version: number): StepOutcome;
   /** Migrate an already parsed state from one version to another, parsing after each step. */
@@ -94,6 +96,7 @@ export function compileChain(definition: SagaDefinition): MigrationChain {
     first: definition.versions[0]!.version,
     latest,
     writeVersion: definition.writeVersionNumber ?? latest,
+    versions: definition.versions,
     parse: (state, version) => parse(state, version),
     migrate,
   };
