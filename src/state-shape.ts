@@ -1,8 +1,13 @@
 /**
- * The store accepts two state shapes:
- * - saga-bus:  { ...fields, metadata: { sagaId, version, isCompleted, createdAt, updatedAt, ... } }
- * - seed README: { id, correlationId, status, data, metadata?, version? }, completed when status === "completed".
- * These helpers are the only place that knows where each shape keeps its identity and version.
+ * The store accepts two state shapes, told apart by one rule:
+ * - saga-bus: a string `metadata.sagaId`. Identity, version and completion
+ *   come from `metadata` alone; the correlation id is the one the bus passes
+ *   (or the id index). Every top-level field — `id`, `correlationId`,
+ *   `status`, `version` included — is the saga's own data, never read here.
+ * - seed README: anything else: { id, correlationId, status, metadata?, ... },
+ *   completed when status === "completed"; its version sits in `metadata`
+ *   when that is an object, else at the top level (as 0.3.0 kept it).
+ * These helpers are the only place that knows where each shape keeps them.
  */
 export interface SagaMetadata {
   sagaId: string;
@@ -33,23 +38,38 @@ function metadataOf(state: Loose): Loose | undefined {
   return metadata !== null && typeof metadata === "object" ? (metadata as Loose) : undefined;
 }
 
+/** The saga-bus shape's metadata, or undefined for the seed shape. */
+function busMetadataOf(state: Loose): Loose | undefined {
+  const metadata = metadataOf(state);
+  return typeof metadata?.sagaId === "string" ? metadata : undefined;
+}
+
+export function isSagaBusShaped(state: Loose): boolean {
+  return busMetadataOf(state) !== undefined;
+}
+
 export function readSagaId(state: Loose): string | undefined {
-  const id = metadataOf(state)?.sagaId ?? state.id;
-  return typeof id === "string" ? id : undefined;
+  const metadata = busMetadataOf(state);
+  if (metadata) return metadata.sagaId as string;
+  return typeof state.id === "string" ? state.id : undefined;
 }
 
 /** The version the state was loaded at; undefined for a state never stored. */
 export function readVersion(state: Loose): number | undefined {
-  const version = metadataOf(state)?.version ?? state.version;
+  const metadata = metadataOf(state);
+  const version = busMetadataOf(state) ? metadata!.version : (metadata?.version ?? state.version);
   return typeof version === "number" ? version : undefined;
 }
 
+/** The seed shape's own correlation id; a saga-bus state's is never read from its data. */
 export function readCorrelationId(state: Loose): string | undefined {
+  if (busMetadataOf(state)) return undefined;
   return typeof state.correlationId === "string" ? state.correlationId : undefined;
 }
 
 export function isCompleted(state: Loose): boolean {
-  return metadataOf(state)?.isCompleted === true || state.status === "completed";
+  const metadata = busMetadataOf(state);
+  return metadata ? metadata.isCompleted === true : state.status === "completed";
 }
 
 /** A shallow copy of `state` carrying `version` where its shape keeps it. */
