@@ -87,7 +87,7 @@ function stubBackend(stored: Buffer, correlationId: string): SagaBackend {
     getValue: async () => stored,
     getIndex: async () => correlationId,
     writeValue: async () => written,
-    setIndex: async () => {},
+    claimIndex: async () => null,
     refreshIndex: async () => {},
   };
   const idle = async () => undefined;
@@ -103,7 +103,7 @@ async function storeOverStub(): Promise<void> {
     const serializer = new EnvelopeSerializer({ codec: name });
     const stored = serializer.encode(SAGA_NAME, template, { sagaId: template.metadata.sagaId, sagaVersion: 0, schemaVersion: 1 });
     const backend = stubBackend(stored, template.orderId);
-    const store = new SagaStore({ codec: name, keyPrefix: "stub:" }, () => backend, backend);
+    const store = new SagaStore({ codec: name, keyPrefix: "stub:" }, () => backend);
     const fresh = Array.from({ length: n + 2_000 }, (_, i) => withIds(template, template.metadata.sagaId, `ord-${i}`));
     await store.insert(SAGA_NAME, template.orderId, template); // fills the id -> correlation id cache
     let saved = template;

@@ -13,6 +13,8 @@ export const WriteStatus = {
   SchemaAhead: -3,
   OtherSaga: -4,
   Unreadable: -5,
+  /** Insert only: the saga id is live under another correlation id (`existingCorrelationId`). */
+  DuplicateId: -6,
 } as const;
 export type WriteStatus = (typeof WriteStatus)[keyof typeof WriteStatus];
 
@@ -24,6 +26,8 @@ export interface WriteResult {
   storedSchemaVersion: number;
   /** PTTL of the value before the write: -2 missing, -1 no expiry, else milliseconds. */
   previousTtlMs: number;
+  /** With DuplicateId: the correlation id the saga id already lives under. */
+  existingCorrelationId?: string;
 }
 
 export interface WriteRequest {
@@ -37,9 +41,11 @@ export interface WriteRequest {
    * On engines with `writesIndexWithValue`, the id index to maintain in the
    * same atomic step when the value is written: an insert sets it (same TTL);
    * with `refresh`, an update gives it the value's expiry if it points at
-   * `correlationId`, and leaves it alone otherwise.
+   * `correlationId`, and leaves it alone otherwise. An insert names the
+   * value keys' prefix so the engine can refuse a saga id that is live
+   * under another correlation id (DuplicateId).
    */
-  index?: { key: string; correlationId: string; refresh?: boolean };
+  index?: { key: string; correlationId: string; refresh?: boolean; valueKeyPrefix?: string };
 }
 
 export const DeleteStatus = { Deleted: 1, Missing: 0, OtherSaga: -4, Unreadable: -5 } as const;
@@ -57,8 +63,12 @@ export interface SagaBackend {
   getIndex(key: string): Promise<string | null>;
   /** Atomic compare-and-set of one value key (see src/lua/write.lua for the exact rules). */
   writeValue(request: WriteRequest): Promise<WriteResult>;
-  /** Point an index key at a correlation id (insert); ttlMs 0 = no expiry. */
-  setIndex(key: string, correlationId: string, ttlMs: number): Promise<void>;
+  /**
+   * Point an index key at a new saga's correlation id (ttlMs 0 = no expiry)
+   * if it is missing, already points there, or points at `replaceable`.
+   * Returns null when claimed, else the correlation id it points at (src/lua/claim-index.lua).
+   */
+  claimIndex(key: string, correlationId: string, ttlMs: number, replaceable: string | undefined): Promise<string | null>;
   /** Re-apply an index key's TTL only if it points at `correlationId` (src/lua/refresh-index.lua). */
   refreshIndex(key: string, correlationId: string, ttlMs: number): Promise<void>;
   /** Give an index key the expiry its value has: -1 = none, else milliseconds. */

@@ -372,8 +372,8 @@ describe("the store reads golden values (embedded engine holding the exact bytes
     const backend = new MemoryBackend();
     const written = await backend.writeValue({ key: valueKey, envelope: bytes, expectedVersion: -1, ttlMs: 0 });
     expect(written.status).toBe(1);
-    if (index) await backend.setIndex(index.key, index.correlationId, 0);
-    const store = new SagaStore({ keyPrefix: "golden:" }, () => backend, backend);
+    if (index) expect(await backend.claimIndex(index.key, index.correlationId, 0, undefined)).toBeNull();
+    const store = new SagaStore({ keyPrefix: "golden:" }, () => backend);
     return { store, backend };
   }
 

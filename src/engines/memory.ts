@@ -1,4 +1,5 @@
 import { DeleteStatus, WriteStatus, type SagaBackend, type WriteRequest, type WriteResult } from "../backend";
+import { escapeCorrelationId } from "../keys";
 import { ENVELOPE_FORMAT_VERSION, HEADER_SIZE, KNOWN_FLAGS, OFFSET, isEnvelope, sagaIdFingerprint } from "../../codecs/envelope";
 
 interface Entry {
@@ -39,14 +40,26 @@ export class MemoryBackend implements SagaBackend {
   }
 
   async writeValue(request: WriteRequest): Promise<WriteResult> {
-    const result = this.compareAndSet(request);
-    const written = result.status === WriteStatus.Written || result.status === WriteStatus.AlreadyWritten;
+    const existingCorrelationId = this.liveElsewhere(request);
+    if (existingCorrelationId !== undefined) return { ...result(WriteStatus.DuplicateId, 0, 0, -2), existingCorrelationId };
+    const outcome = this.compareAndSet(request);
+    const written = outcome.status === WriteStatus.Written || outcome.status === WriteStatus.AlreadyWritten;
     const index = request.index;
     if (written && index) {
       if (index.refresh) await this.refreshIndex(index.key, index.correlationId, request.ttlMs);
-      else await this.setIndex(index.key, index.correlationId, request.ttlMs);
+      else this.setIndex(index.key, index.correlationId, request.ttlMs);
     }
-    return result;
+    return outcome;
+  }
+
+  /** An insert of a saga id whose index names another correlation id holding this very saga (see write.lua). */
+  private liveElsewhere({ key, envelope, expectedVersion, index }: WriteRequest): string | undefined {
+    if (expectedVersion !== -1 || !index || index.refresh || index.valueKeyPrefix === undefined || this.live(key)) return undefined;
+    const indexed = this.live(index.key)?.bytes.toString("utf8");
+    if (indexed === undefined || indexed === index.correlationId) return undefined;
+    const other = this.live(index.valueKeyPrefix + escapeCorrelationId(indexed));
+    const owner = other && identityOf(other.bytes);
+    return owner && owner.fingerprint.equals(envelope.subarray(OFFSET.fingerprint, OFFSET.fingerprint + 8)) ? indexed : undefined;
   }
 
   private compareAndSet({ key, envelope, expectedVersion, ttlMs }: WriteRequest): WriteResult {
@@ -76,7 +89,14 @@ export class MemoryBackend implements SagaBackend {
     return result(WriteStatus.Written, version, schemaVersion, previousTtlMs);
   }
 
-  async setIndex(key: string, correlationId: string, ttlMs: number): Promise<void> {
+  async claimIndex(key: string, correlationId: string, ttlMs: number, replaceable: string | undefined): Promise<string | null> {
+    const current = this.live(key)?.bytes.toString("utf8");
+    if (current !== undefined && current !== correlationId && current !== replaceable) return current;
+    this.setIndex(key, correlationId, ttlMs);
+    return null;
+  }
+
+  private setIndex(key: string, correlationId: string, ttlMs: number): void {
     this.entries.set(key, { bytes: Buffer.from(correlationId, "utf8"), expiresAt: ttlMs > 0 ? Date.now() + ttlMs : 0 });
   }
 
@@ -157,9 +177,10 @@ function identityOf(bytes: Buffer): StoredIdentity | undefined {
     return undefined;
   }
   if (doc === null || typeof doc !== "object") return undefined;
-  const metadata = doc.metadata !== null && typeof doc.metadata === "object" ? doc.metadata : {};
-  const id = typeof metadata.sagaId === "string" ? metadata.sagaId : doc.id;
+  // The shape rule of src/state-shape.ts: a string metadata.sagaId makes metadata the only source.
+  const busMetadata = doc.metadata !== null && typeof doc.metadata === "object" && typeof doc.metadata.sagaId === "string" ? doc.metadata : undefined;
+  const id = busMetadata ? busMetadata.sagaId : doc.id;
   if (typeof id !== "string") return undefined;
-  const version = typeof metadata.version === "number" ? metadata.version : typeof doc.version === "number" ? doc.version : 0;
-  return { version, schemaVersion: 0, token: undefined, fingerprint: sagaIdFingerprint(id) };
+  const version = (busMetadata ?? doc).version;
+  return { version: typeof version === "number" ? version : 0, schemaVersion: 0, token: undefined, fingerprint: sagaIdFingerprint(id) };
 }

@@ -5,10 +5,11 @@ import { OFFSET } from "../../codecs/envelope";
 import { LuaScript } from "../lua-script";
 import { toStoreError } from "./redis-errors";
 
-let scripts: { write: LuaScript; refreshIndex: LuaScript; deleteOwned: LuaScript; retract: LuaScript } | undefined;
+let scripts: { write: LuaScript; claimIndex: LuaScript; refreshIndex: LuaScript; deleteOwned: LuaScript; retract: LuaScript } | undefined;
 function loadScripts() {
   scripts ??= {
     write: new LuaScript("write"),
+    claimIndex: new LuaScript("claim-index"),
     refreshIndex: new LuaScript("refresh-index"),
     deleteOwned: new LuaScript("delete-owned"),
     retract: new LuaScript("retract"),
@@ -91,15 +92,15 @@ export class RedisBackend implements SagaBackend {
     const args: Argument[] = [request.expectedVersion, request.envelope, request.ttlMs];
     const index = this.writesIndexWithValue ? request.index : undefined;
     const keys = index ? [request.key, index.key] : [request.key];
-    if (index) args.push(index.correlationId, index.refresh ? "refresh" : "set");
+    if (index) args.push(index.correlationId, index.refresh ? "refresh" : "set", index.valueKeyPrefix ?? "");
     return this.runScript(this.scripts.write, keys, args).then((reply) => {
-      const [status, storedVersion, storedSchemaVersion, previousTtlMs] = reply as [WriteStatus, number, number, number];
-      return { status, storedVersion, storedSchemaVersion, previousTtlMs };
+      const [status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId] = reply as [WriteStatus, number, number, number, string?];
+      return { status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId };
     });
   }
 
-  async setIndex(key: string, correlationId: string, ttlMs: number): Promise<void> {
-    await this.send("SET", key, "set", ttlMs > 0 ? [key, correlationId, "PX", ttlMs] : [key, correlationId]);
+  async claimIndex(key: string, correlationId: string, ttlMs: number, replaceable: string | undefined): Promise<string | null> {
+    return (await this.runScript(this.scripts.claimIndex, [key], [correlationId, ttlMs, replaceable ?? ""])) as string | null;
   }
 
   async refreshIndex(key: string, correlationId: string, ttlMs: number): Promise<void> {
