@@ -166,7 +166,7 @@ async function main(): Promise<void> {
     const shared = new MemoryBackend();
     const deploy = async (registry: SagaRegistry<any>) => {
       const options = { keyPrefix: `${prefix}schema:`, registry };
-      const store = redis ? new RedisSagaStore<any>({ ...options, redis }) : new StoreCore<any>(options, () => shared, shared);
+      const store = redis ? new RedisSagaStore<any>({ ...options, redis }) : new StoreCore<any>(options, () => shared);
       await store.initialize();
       return store;
     };

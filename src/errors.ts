@@ -1,3 +1,5 @@
+import { sagaBusErrorClass, type SagaBusErrorKind } from "./saga-bus-errors";
+
 /**
  * Every failure the store reports is one of these classes. Each carries a
  * stable `code` so callers can branch without matching on message text.
@@ -11,7 +13,7 @@ export type SagaStoreErrorCode =
   | "INVALID_OPTIONS"
   | "DECODE_FAILED"
   | "STATE_TOO_LARGE"
-  | "STORE_NOT_INITIALIZED"
+  | "STORE_CLOSED"
   | "REDIS_UNAVAILABLE"
   | "REDIS_COMMAND_FAILED"
   | "REDIS_OUT_OF_MEMORY"
@@ -24,20 +26,79 @@ export type SagaStoreErrorCode =
   | "MIGRATION_FAILED"
   | "SCHEMA_VERSION_AHEAD";
 
+const STORE_CLASS = Symbol("saga-store-error-class");
+
+interface SagaStoreErrorOptions {
+  cause?: unknown;
+  /** True when the same call may succeed if simply repeated later. */
+  retryable?: boolean;
+  /** Which of saga-bus's classes this failure is also an instance of, when @saga-bus/core is installed. */
+  sagaBus?: SagaBusErrorKind;
+}
+
 export abstract class SagaStoreError extends Error {
   abstract readonly code: SagaStoreErrorCode;
   /** True when the same call may succeed if simply repeated later. */
-  readonly retryable: boolean = false;
+  declare readonly retryable: boolean;
 
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
+  constructor(message: string, options: SagaStoreErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const busClass = options.sagaBus && sagaBusErrorClass(options.sagaBus);
+    const target: SagaStoreError = busClass ? onSagaBusClass(this, new.target, busClass) : this;
+    Object.defineProperty(target, "name", { value: new.target.name, writable: true, configurable: true });
+    Object.defineProperty(target, "retryable", { value: options.retryable ?? false, enumerable: true });
+    // A derived constructor's `this` is what its parent returns: the subclass's fields land on `target`.
+    return target;
   }
+
+  /**
+   * An error built on one of saga-bus's classes is not on this class's
+   * prototype chain, so instanceof also accepts the store class it was made as.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    const origin = (value as { [STORE_CLASS]?: unknown } | null | undefined)?.[STORE_CLASS];
+    return typeof origin === "function" && (origin === this || Object.prototype.isPrototypeOf.call(this.prototype, origin.prototype));
+  }
+}
+
+const bridgedPrototypes = new Map<Function, Map<Function, object>>();
+
+/**
+ * The same error, made by saga-bus's class: its prototype descends from the
+ * bus class and carries the store class's own members, so it reads like the
+ * store error and `instanceof` works both ways.
+ */
+function onSagaBusClass(error: SagaStoreError, storeClass: Function, busClass: new (...args: any[]) => Error): SagaStoreError {
+  let byBusClass = bridgedPrototypes.get(storeClass);
+  if (!byBusClass) bridgedPrototypes.set(storeClass, (byBusClass = new Map()));
+  let prototype = byBusClass.get(busClass);
+  if (!prototype) {
+    prototype = Object.create(busClass.prototype) as object;
+    for (let from = storeClass.prototype; from !== Error.prototype; from = Object.getPrototypeOf(from)) {
+      for (const [name, descriptor] of Object.entries(Object.getOwnPropertyDescriptors(from))) {
+        if (!Object.prototype.hasOwnProperty.call(prototype, name)) Object.defineProperty(prototype, name, descriptor);
+      }
+    }
+    Object.defineProperty(prototype, STORE_CLASS, { value: storeClass });
+    byBusClass.set(busClass, prototype);
+  }
+  const construct = function () {} as unknown as new () => object;
+  construct.prototype = prototype;
+  const bridged = Reflect.construct(busClass, [error.message, error.cause], construct) as SagaStoreError;
+  for (const name of ["message", "stack"] as const) {
+    Object.defineProperty(bridged, name, { value: error[name], writable: true, configurable: true });
+  }
+  if (error.cause === undefined) delete (bridged as { cause?: unknown }).cause;
+  else Object.defineProperty(bridged, "cause", { value: error.cause, writable: true, configurable: true });
+  return bridged;
 }
 
 /**
  * The stored version is not the one the caller loaded. Retrying the same
  * write cannot succeed: reload, re-apply, save again (or use `modify`).
+ * With @saga-bus/core installed it is also core's ConcurrencyError, which
+ * the bus retries by redelivering the message (a reload and a re-run).
  */
 export class ConcurrencyError extends SagaStoreError {
   readonly code = "SAGA_CONFLICT" as const;
@@ -50,18 +111,32 @@ export class ConcurrencyError extends SagaStoreError {
     super(
       `Optimistic concurrency conflict on saga ${sagaName ?? ""}${sagaName ? "/" : ""}${sagaId}: ` +
         `expected version ${expectedVersion}, stored version is ${actualVersion}`,
+      { sagaBus: "conflict" },
     );
   }
 }
 
+/**
+ * A new saga whose correlation id is taken (`existingCorrelationId`
+ * undefined: another insert won the race, and with @saga-bus/core installed
+ * this is also core's ConcurrencyError, so the bus reloads and finds the
+ * saga), or whose saga id is live under another correlation id.
+ */
 export class SagaAlreadyExistsError extends SagaStoreError {
   readonly code = "SAGA_ALREADY_EXISTS" as const;
   constructor(
     readonly sagaName: string,
     readonly correlationId: string,
     readonly sagaId: string,
+    /** Set when the saga id is already live under this other correlation id. */
+    readonly existingCorrelationId?: string,
   ) {
-    super(`Saga ${sagaName} with correlation id "${correlationId}" already exists`);
+    super(
+      existingCorrelationId === undefined
+        ? `Saga ${sagaName} with correlation id "${correlationId}" already exists`
+        : `Saga ${sagaName} id "${sagaId}" already exists under correlation id "${existingCorrelationId}"; not inserted under "${correlationId}"`,
+      existingCorrelationId === undefined ? { sagaBus: "conflict" } : {},
+    );
   }
 }
 
@@ -131,17 +206,20 @@ export class StateTooLargeError extends SagaStoreError {
   }
 }
 
-export class StoreNotInitializedError extends SagaStoreError {
-  readonly code = "STORE_NOT_INITIALIZED" as const;
+export class StoreClosedError extends SagaStoreError {
+  readonly code = "STORE_CLOSED" as const;
   constructor() {
-    super("Store not initialized: call initialize() first");
+    super("Store is closed: close() was called; create a new store");
   }
 }
 
-/** The connection failed or the server answered that it cannot serve now (LOADING, TRYAGAIN, CLUSTERDOWN, READONLY, ...). */
+/**
+ * The connection failed or the server answered that it cannot serve now
+ * (LOADING, TRYAGAIN, CLUSTERDOWN, READONLY, ...). Safe to repeat: with
+ * @saga-bus/core installed it is also core's TransientError.
+ */
 export class RedisUnavailableError extends SagaStoreError {
   readonly code = "REDIS_UNAVAILABLE" as const;
-  override readonly retryable = true;
   constructor(
     readonly operation: string,
     readonly key: string | undefined,
@@ -149,7 +227,11 @@ export class RedisUnavailableError extends SagaStoreError {
     readonly mayHaveBeenApplied: boolean,
     options: { cause: unknown },
   ) {
-    super(`Redis unavailable during ${operation}${key ? ` on "${key}"` : ""}: ${(options.cause as Error)?.message ?? options.cause}`, options);
+    super(`Redis unavailable during ${operation}${key ? ` on "${key}"` : ""}: ${(options.cause as Error)?.message ?? options.cause}`, {
+      ...options,
+      retryable: true,
+      sagaBus: "transient",
+    });
   }
 }
 

@@ -6,10 +6,27 @@ import { RegistryInvalidError, UnknownSagaError } from "./errors";
 import { assertSagaName } from "./keys";
 import type { SagaMetadata } from "./state-shape";
 
-/** What a registered saga's reads return: the latest schema's output plus the store's metadata. */
+/**
+ * What a registered saga's reads return: the latest schema's output plus the
+ * whole saga-bus metadata (a write that left some out had it filled in).
+ */
 export type RegisteredState<S extends z.ZodType> = z.output<S> & { metadata: SagaMetadata };
-/** What a registered saga's writes accept: the latest schema's input plus metadata. */
-export type RegisteredInput<S extends z.ZodType> = z.input<S> & { metadata?: Partial<SagaMetadata> };
+/** What the store needs of a saga-bus state's metadata: its saga id; the rest is filled in when absent. */
+export type SagaMetadataInput = { sagaId: string } & Partial<Omit<SagaMetadata, "sagaId">>;
+/** What a registered saga's writes accept in saga-bus's shape: the latest schema's input plus metadata.sagaId. */
+export type RegisteredInput<S extends z.ZodType> = z.input<S> & { metadata: SagaMetadataInput };
+/** The seed README's shape, for save(): its id and correlation id are the store's, never the schema's. */
+export type RegisteredSeedInput<S extends z.ZodType> = z.input<S> & SeedFields;
+/** What save() of the seed shape returns: the latest output beside the seed shape's own fields. */
+export type RegisteredSeedState<S extends z.ZodType> = z.output<S> & SeedFields;
+interface SeedFields {
+  id: string;
+  correlationId: string;
+  /** Where a seed-shaped state without a metadata object keeps its version. */
+  version?: number;
+  /** A seed-shaped state's free metadata (no sagaId: that would make it saga-bus-shaped); holds its version when present. */
+  metadata?: { sagaId?: undefined; version?: number; [field: string]: unknown };
+}
 
 declare const registeredSagas: unique symbol;
 /** Brand telling a registry's saga map (name -> state/input types) from a plain state type. */
@@ -17,9 +34,14 @@ export interface RegisteredSagas {
   readonly [registeredSagas]: true;
 }
 
-/** Saga name -> the state type reads return and the input type writes accept, branded. */
+/** Saga name -> the state type reads return and the input types writes accept, branded. */
 export type TypesOf<Definitions extends readonly SagaDefinition<string, z.ZodType>[]> = {
-  [D in Definitions[number] as D["name"]]: { state: RegisteredState<D["latestSchema"]>; input: RegisteredInput<D["latestSchema"]> };
+  [D in Definitions[number] as D["name"]]: {
+    state: RegisteredState<D["latestSchema"]>;
+    input: RegisteredInput<D["latestSchema"]>;
+    seedInput: RegisteredSeedInput<D["latestSchema"]>;
+    seedState: RegisteredSeedState<D["latestSchema"]>;
+  };
 } & RegisteredSagas;
 
 /**
@@ -28,8 +50,15 @@ export type TypesOf<Definitions extends readonly SagaDefinition<string, z.ZodTyp
  * sagas (`new RedisSagaStore<OrderState>(...)`), or `any` when untyped.
  */
 export type SagaName<Types> = Types extends RegisteredSagas ? Exclude<keyof Types, typeof registeredSagas> & string : string;
-export type StateOf<Types, Name> = Types extends RegisteredSagas ? (Types[Name & keyof Types] extends { state: infer S } ? S : never) : Types;
-export type InputOf<Types, Name> = Types extends RegisteredSagas ? (Types[Name & keyof Types] extends { input: infer I } ? I : never) : Types;
+type Registered<Types, Name, Part extends string> = Types extends RegisteredSagas
+  ? Types[Name & keyof Types] extends { [P in Part]: infer T }
+    ? T
+    : never
+  : Types;
+export type StateOf<Types, Name> = Registered<Types, Name, "state">;
+export type InputOf<Types, Name> = Registered<Types, Name, "input">;
+export type SeedInputOf<Types, Name> = Registered<Types, Name, "seedInput">;
+export type SeedStateOf<Types, Name> = Registered<Types, Name, "seedState">;
 
 export interface SagaRegistryOptions {
   /** Reject unregistered saga names at run time with UNKNOWN_SAGA (default true). */

@@ -1,9 +1,11 @@
 import type { DecodedValue, EnvelopeSerializer } from "../codecs/serializer";
 import type { SagaCodec } from "../codecs/codec";
 import type { StepOutcome } from "../migrations/chain";
-import { MigrationError, SchemaValidationError, SchemaVersionAheadError } from "./errors";
+import { jsonCodec } from "../codecs/index";
+import { MigrationError, RegistryInvalidError, SchemaValidationError, SchemaVersionAheadError } from "./errors";
+import { jsonUnsafeFields } from "./schema-json-compat";
 import type { RegisteredSaga, SagaRegistry } from "./registry";
-import { readSagaId, type AnySagaState } from "./state-shape";
+import { isSagaBusShaped, readSagaId, type AnySagaState } from "./state-shape";
 
 /** Envelope schema version for sagas the registry does not declare (or with no registry). */
 export const UNREGISTERED_SCHEMA_VERSION = 1;
@@ -29,10 +31,14 @@ export class SchemaGate {
     private readonly registry: SagaRegistry<any> | undefined,
     private readonly serializer: EnvelopeSerializer,
   ) {
+    const problems: string[] = [];
     for (const name of registry?.names ?? []) {
-      const codec = registry!.lookup(name)!.codec;
-      if (codec !== undefined) this.codecs.set(name, serializer.resolveCodec(codec));
+      const saga = registry!.lookup(name)!;
+      if (saga.codec !== undefined) this.codecs.set(name, serializer.resolveCodec(saga.codec));
+      const codec = this.codecs.get(name) ?? serializer.writeCodec;
+      if (codec === jsonCodec) problems.push(...jsonCodecProblems(saga));
     }
+    if (problems.length > 0) throw new RegistryInvalidError(problems);
   }
 
   /** Highest schema version this process knows for a saga. */
@@ -56,7 +62,7 @@ export class SchemaGate {
     if (!saga) return { stored: state, saved: state, schemaVersion: UNREGISTERED_SCHEMA_VERSION, codec };
     const { chain } = saga;
     const target = schemaVersion ?? chain.writeVersion;
-    const fields = withoutMetadata(state);
+    const fields = withoutStoreFields(state);
     const latest = chain.parse(fields, chain.latest);
     if (!latest.ok) throw writeFailure(sagaName, sagaId, latest);
     let written: StepOutcome = latest;
@@ -64,10 +70,11 @@ export class SchemaGate {
       written = chain.migrate(latest.state, chain.latest, target);
       if (!written.ok) throw writeFailure(sagaName, sagaId, written);
     }
+    const complete = withCompleteMetadata(state);
     return {
       // At the latest version the validated input is the state itself: no copy.
-      stored: target === chain.latest ? state : withStoreFields(written.raw, state),
-      saved: withStoreFields(latest.state, state),
+      stored: target === chain.latest ? complete : withStoreFields(written.raw, complete),
+      saved: withStoreFields(latest.state, complete),
       schemaVersion: target,
       codec,
     };
@@ -81,6 +88,22 @@ export class SchemaGate {
   }
 }
 
+/**
+ * The json codec stores a state's input form as JSON, which brings a Date
+ * back as a string (a Map as {}, ...): a schema declaring one would accept
+ * the write and reject every read. Refused at startup, for every version
+ * (old versions parse stored values too), pointing at the codecs that keep them.
+ */
+function jsonCodecProblems({ chain }: RegisteredSaga): string[] {
+  return chain.versions.flatMap(({ version, schema }) =>
+    jsonUnsafeFields(schema).map(
+      ({ path, type }) =>
+        `saga "${chain.name}" version ${version}: ${path} is a ${type} field, which the json codec cannot read back; ` +
+        `use codec "superjson" or "msgpack" (store option, or defineSaga(...).withCodec)`,
+    ),
+  );
+}
+
 function upgrade(sagaName: string, key: string, decoded: DecodedValue, { chain }: RegisteredSaga, legacyVersion: number): AnySagaState {
   const stored = decoded.schemaVersion ?? legacyVersion;
   const sagaId = readSagaId(decoded.state);
@@ -90,7 +113,7 @@ function upgrade(sagaName: string, key: string, decoded: DecodedValue, { chain }
       cause: new Error(`schema version ${stored} is older than the oldest one registered (${chain.first})`),
     });
   }
-  const parsed = chain.parse(withoutMetadata(decoded.state), stored);
+  const parsed = chain.parse(withoutStoreFields(decoded.state), stored);
   if (!parsed.ok) {
     const invalid = readFailure(sagaName, sagaId, parsed);
     if (stored === chain.latest) throw invalid;
@@ -116,23 +139,50 @@ function readFailure(sagaName: string, sagaId: string | undefined, failed: Faile
   return new SchemaValidationError(sagaName, sagaId, failed.to, failed.kind === "invalid" ? failed.issues : [], "read");
 }
 
-function withoutMetadata(state: AnySagaState): AnySagaState {
-  if (!("metadata" in state)) return state;
-  const { metadata: _metadata, ...fields } = state;
+/** What the store keeps for itself in each shape: never shown to a schema, so strict schemas work. */
+const BUS_STORE_FIELDS = ["metadata"] as const;
+const SEED_STORE_FIELDS = ["id", "correlationId", "version", "metadata"] as const;
+
+function storeFieldsOf(state: AnySagaState): readonly string[] {
+  return isSagaBusShaped(state) ? BUS_STORE_FIELDS : SEED_STORE_FIELDS;
+}
+
+function withoutStoreFields(state: AnySagaState): AnySagaState {
+  const own = storeFieldsOf(state);
+  if (!own.some((field) => field in state)) return state;
+  const fields: AnySagaState = {};
+  for (const field of Object.keys(state)) if (!own.includes(field)) fields[field] = state[field];
   return fields;
 }
 
 /**
- * The fields the store relies on survive any schema: `metadata` is never
- * shown to it, and the seed shape's `id` and `correlationId` are carried over
- * when the schema does not declare them (a schema that does, validates them).
- * `fields` is a schema's fresh output or a migration's result, so it is
- * completed in place rather than copied.
+ * Put the store's fields of `source` back beside the saga's own. `fields` is
+ * a schema's fresh output or a migration's result (or a copy), so it is
+ * completed in place.
  */
 function withStoreFields(fields: unknown, source: AnySagaState): AnySagaState {
   const result = fields as AnySagaState;
-  if (source.metadata !== undefined) result.metadata = source.metadata;
-  if (source.id !== undefined && !("id" in result)) result.id = source.id;
-  if (source.correlationId !== undefined && !("correlationId" in result)) result.correlationId = source.correlationId;
+  for (const field of storeFieldsOf(source)) if (source[field] !== undefined) result[field] = source[field];
   return result;
+}
+
+/**
+ * A registered saga-bus state's reads promise the whole metadata, and a
+ * write needs only `metadata.sagaId`: what the bus always sends but a
+ * caller left out is filled in (createdAt/updatedAt now, not completed).
+ */
+function withCompleteMetadata(state: AnySagaState): AnySagaState {
+  if (!isSagaBusShaped(state)) return state;
+  const metadata = state.metadata as Record<string, unknown>;
+  if (metadata.createdAt instanceof Date && metadata.updatedAt instanceof Date && typeof metadata.isCompleted === "boolean") return state;
+  const now = new Date();
+  return {
+    ...state,
+    metadata: {
+      ...metadata,
+      createdAt: metadata.createdAt instanceof Date ? metadata.createdAt : now,
+      updatedAt: metadata.updatedAt instanceof Date ? metadata.updatedAt : now,
+      isCompleted: typeof metadata.isCompleted === "boolean" ? metadata.isCompleted : false,
+    },
+  };
 }

@@ -9,7 +9,7 @@ import {
   InvalidStateError,
   SagaAlreadyExistsError,
   SagaNotFoundError,
-  StoreNotInitializedError,
+  StoreClosedError,
   WriteOutcomeUnknownError,
   RedisUnavailableError,
   SchemaVersionAheadError,
@@ -17,10 +17,11 @@ import {
 } from "./errors";
 import { KeyLayout, assertSagaName } from "./keys";
 import { nonNegativeInteger } from "./options";
-import type { InputOf, SagaName, SagaRegistry, StateOf } from "./registry";
+import type { InputOf, SagaName, SagaRegistry, SeedInputOf, SeedStateOf, StateOf } from "./registry";
 import { backoffMs, sleep } from "./retry";
 import { SchemaGate } from "./schema-gate";
-import { applyStoredVersion, isCompleted, readCorrelationId, readSagaId, readVersion, withVersion, type AnySagaState } from "./state-shape";
+import { loadSagaBusErrors } from "./saga-bus-errors";
+import { applyStoredVersion, isCompleted, isSagaBusShaped, readCorrelationId, readSagaId, readVersion, withVersion, type AnySagaState, type SagaState } from "./state-shape";
 
 export interface SagaStoreOptions<Types = any> extends SerializerOptions {
   /** Per-saga Zod schemas and migrations (see createSagaRegistry); types flow from it. */
@@ -45,7 +46,11 @@ const CORRELATION_CACHE_SIZE = 50_000;
  * (see src/lua/write.lua); this class encodes, retries and keeps indexes.
  */
 export class SagaStore<Types = any> {
+  /** Set once a start succeeded; cleared by close(). */
   private backend: SagaBackend | undefined;
+  /** The one start in flight, shared by every caller waiting on it. */
+  private starting: Promise<SagaBackend> | undefined;
+  private closed = false;
   private readonly keys: KeyLayout;
   private readonly serializer: EnvelopeSerializer;
   private readonly schemas: SchemaGate;
@@ -56,13 +61,11 @@ export class SagaStore<Types = any> {
   /** index key -> correlation id; the mapping never changes for a live saga, and every use is verified. */
   private readonly correlationIds = new BoundedCache<string, string>(CORRELATION_CACHE_SIZE);
 
-  /** `openBackend` runs in initialize(); an engine that needs no I/O to start may pass `readyBackend` instead. */
+  /** `openBackend` runs on the first call (or initialize()), again after a start that failed. */
   constructor(
     options: SagaStoreOptions<Types>,
     private readonly openBackend: () => SagaBackend,
-    readyBackend?: SagaBackend,
   ) {
-    this.backend = readyBackend;
     const keyPrefix = options.keyPrefix ?? "saga-bus:";
     if (typeof keyPrefix !== "string" || !keyPrefix.isWellFormed()) throw new InvalidOptionsError("keyPrefix must be a well-formed string");
     this.keys = new KeyLayout(keyPrefix);
@@ -74,14 +77,18 @@ export class SagaStore<Types = any> {
     this.retryDelayMs = nonNegativeInteger("retryDelayMs", options.retryDelayMs ?? 100);
   }
 
+  /**
+   * Connect and load the scripts now, to fail fast at startup. Optional:
+   * the first call starts the store too. Concurrent callers share one
+   * attempt; a failed attempt is made again by the next call.
+   */
   async initialize(): Promise<void> {
-    if (this.backend) return;
-    const backend = this.openBackend();
-    await backend.initialize();
-    this.backend = backend;
+    await this.start();
   }
 
+  /** Later calls fail with StoreClosedError. A client passed as `redis` stays open. */
   async close(): Promise<void> {
+    this.closed = true;
     const backend = this.backend;
     this.backend = undefined;
     await backend?.close();
@@ -90,6 +97,7 @@ export class SagaStore<Types = any> {
   // ---- reads ----------------------------------------------------------------
 
   async findByCorrelationId<Name extends SagaName<Types>>(sagaName: Name, correlationId: string): Promise<StateOf<Types, Name> | null> {
+    await this.started();
     const state = await this.read(sagaName, correlationId);
     // Remember where this saga lives for findById/update; a stored id that could never be a key is simply not cached.
     const indexKey = state && this.keys.storedIndexKey(sagaName, readSagaId(state));
@@ -98,6 +106,7 @@ export class SagaStore<Types = any> {
   }
 
   async findById<Name extends SagaName<Types>>(sagaName: Name, sagaId: string): Promise<StateOf<Types, Name> | null> {
+    await this.started();
     this.schemas.checkSaga(sagaName);
     const indexKey = this.keys.indexKey(sagaName, sagaId);
     const cached = this.correlationIds.get(indexKey);
@@ -116,12 +125,22 @@ export class SagaStore<Types = any> {
   }
 
   /** saga-bus store contract. */
-  getById<Name extends SagaName<Types>>(sagaName: Name, sagaId: string): Promise<StateOf<Types, Name> | null> {
+  getById<Name extends SagaName<Types>>(sagaName: Name, sagaId: string): Promise<StateOf<Types, Name> | null>;
+  /**
+   * saga-bus's SagaStore<TState> signature: one store serves several sagas,
+   * and the bus asks each registration's store for its own saga only. No
+   * call can select it (`never`); calls get the typed signature above.
+   */
+  getById(sagaName: never, sagaId: string): Promise<never>;
+  getById(sagaName: SagaName<Types>, sagaId: string): Promise<unknown> {
     return this.findById(sagaName, sagaId);
   }
 
   /** saga-bus store contract. */
-  getByCorrelationId<Name extends SagaName<Types>>(sagaName: Name, correlationId: string): Promise<StateOf<Types, Name> | null> {
+  getByCorrelationId<Name extends SagaName<Types>>(sagaName: Name, correlationId: string): Promise<StateOf<Types, Name> | null>;
+  /** saga-bus's SagaStore<TState> signature (see getById). */
+  getByCorrelationId(sagaName: never, correlationId: string): Promise<never>;
+  getByCorrelationId(sagaName: SagaName<Types>, correlationId: string): Promise<unknown> {
     return this.findByCorrelationId(sagaName, correlationId);
   }
 
@@ -133,32 +152,50 @@ export class SagaStore<Types = any> {
    * written as version + 1 only if the stored version still matches.
    * Returns the state as saved, carrying its new version.
    */
-  async save<Name extends SagaName<Types>>(sagaName: Name, input: InputOf<Types, Name>): Promise<StateOf<Types, Name>> {
+  save<Name extends SagaName<Types>>(sagaName: Name, input: InputOf<Types, Name>): Promise<StateOf<Types, Name>>;
+  save<Name extends SagaName<Types>>(sagaName: Name, input: SeedInputOf<Types, Name>): Promise<SeedStateOf<Types, Name>>;
+  async save(sagaName: string, input: unknown): Promise<any> {
     const state = input as AnySagaState;
+    await this.started();
     const sagaId = this.requireSagaId(sagaName, state);
     const loadedVersion = readVersion(state);
     const givenCorrelationId = readCorrelationId(state);
     if (loadedVersion === undefined) {
-      if (givenCorrelationId === undefined) throw new InvalidStateError(sagaName, "a new saga needs a string correlationId");
+      if (givenCorrelationId === undefined) {
+        throw new InvalidStateError(
+          sagaName,
+          isSagaBusShaped(state)
+            ? "a new saga-bus state carries no correlation id of the store's (its fields are its own): use insert(sagaName, correlationId, state)"
+            : "a new saga needs a string correlationId",
+        );
+      }
       const saved = await this.create(sagaName, sagaId, givenCorrelationId, state, 0);
-      return withVersion(saved, 0) as StateOf<Types, Name>;
+      return withVersion(saved, 0);
     }
     const indexKey = this.keys.indexKey(sagaName, sagaId);
     const correlationId = givenCorrelationId ?? (await this.correlationIdAt(sagaName, sagaId, indexKey));
     const saved = await this.replace(sagaName, sagaId, correlationId, state, loadedVersion, indexKey);
-    return withVersion(saved, loadedVersion + 1) as StateOf<Types, Name>;
+    return withVersion(saved, loadedVersion + 1);
   }
 
   /** saga-bus store contract: create a saga; throws SagaAlreadyExistsError when the correlation id is taken. */
-  async insert<Name extends SagaName<Types>>(sagaName: Name, correlationId: string, input: InputOf<Types, Name>): Promise<void> {
+  insert<Name extends SagaName<Types>>(sagaName: Name, correlationId: string, input: InputOf<Types, Name>): Promise<void>;
+  /** saga-bus's SagaStore<TState> signature, so a registry-typed store is one; `never` keeps calls on the typed signature above. */
+  insert(sagaName: never, correlationId: string, state: SagaState): Promise<void>;
+  async insert(sagaName: string, correlationId: string, input: unknown): Promise<void> {
     const state = input as AnySagaState;
+    await this.started();
     const sagaId = this.requireSagaId(sagaName, state);
     await this.create(sagaName, sagaId, correlationId, state, readVersion(state) ?? 0);
   }
 
   /** saga-bus store contract: write `state` as version expectedVersion + 1 if the stored version is expectedVersion. */
-  async update<Name extends SagaName<Types>>(sagaName: Name, input: InputOf<Types, Name>, expectedVersion: number): Promise<void> {
+  update<Name extends SagaName<Types>>(sagaName: Name, input: InputOf<Types, Name>, expectedVersion: number): Promise<void>;
+  /** saga-bus's SagaStore<TState> signature (see insert). */
+  update(sagaName: never, state: SagaState, expectedVersion: number): Promise<void>;
+  async update(sagaName: string, input: unknown, expectedVersion: number): Promise<void> {
     const state = input as AnySagaState;
+    await this.started();
     if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
       throw new InvalidStateError(sagaName, `expectedVersion must be a non-negative integer, got ${expectedVersion}`);
     }
@@ -177,6 +214,7 @@ export class SagaStore<Types = any> {
     correlationId: string,
     fn: (state: StateOf<Types, Name>) => InputOf<Types, Name> | Promise<InputOf<Types, Name>>,
   ): Promise<StateOf<Types, Name>> {
+    await this.started();
     for (let attempt = 0; ; attempt++) {
       const current = await this.read(sagaName, correlationId);
       if (!current) throw new SagaNotFoundError(sagaName, undefined, correlationId);
@@ -199,6 +237,7 @@ export class SagaStore<Types = any> {
    * when no saga is stored under it, as a saga id.
    */
   async delete(sagaName: SagaName<Types>, id: string): Promise<void> {
+    await this.started();
     this.schemas.checkSaga(sagaName);
     const valueKey = this.keys.valueKey(sagaName, id);
     const [atCorrelationId, indexed] = await Promise.all([
@@ -218,6 +257,7 @@ export class SagaStore<Types = any> {
 
   /** Delete by correlation id. Returns whether a saga was deleted. */
   async deleteByCorrelationId(sagaName: SagaName<Types>, correlationId: string): Promise<boolean> {
+    await this.started();
     this.schemas.checkSaga(sagaName);
     const key = this.keys.valueKey(sagaName, correlationId);
     const bytes = await this.withRetries(() => this.ready().takeValue(key));
@@ -236,6 +276,7 @@ export class SagaStore<Types = any> {
 
   /** Delete by saga id. Never deletes another saga, even through a stale index. Returns whether a saga was deleted. */
   async deleteById(sagaName: SagaName<Types>, sagaId: string): Promise<boolean> {
+    await this.started();
     this.schemas.checkSaga(sagaName);
     const indexKey = this.keys.indexKey(sagaName, sagaId);
     const correlationId = await this.indexedCorrelationId(indexKey);
@@ -254,6 +295,7 @@ export class SagaStore<Types = any> {
    * deleted meanwhile may or may not be seen.
    */
   async *scanCorrelationIds(sagaName: SagaName<Types>): AsyncIterable<string> {
+    await this.started();
     this.schemas.checkSaga(sagaName);
     const prefix = this.keys.sagaKeyPrefix(sagaName);
     for await (const keys of this.ready().scanPrefix(prefix)) {
@@ -266,9 +308,43 @@ export class SagaStore<Types = any> {
 
   // ---- internals ------------------------------------------------------------
 
-  private ready(): SagaBackend {
-    if (!this.backend) throw new StoreNotInitializedError();
+  /** The engine of a started store, for subclasses' accessors. */
+  protected get engine(): SagaBackend | undefined {
     return this.backend;
+  }
+
+  /** The started engine; the public methods have awaited started() first. */
+  private ready(): SagaBackend {
+    if (!this.backend) throw new StoreClosedError();
+    return this.backend;
+  }
+
+  private started(): Promise<unknown> | undefined {
+    return this.backend ? undefined : this.start();
+  }
+
+  private start(): Promise<SagaBackend> {
+    if (this.closed) return Promise.reject(new StoreClosedError());
+    if (this.backend) return Promise.resolve(this.backend);
+    this.starting ??= this.open().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  private async open(): Promise<SagaBackend> {
+    // Before any error can be thrown, so every failure is built on saga-bus's classes where it is installed.
+    await loadSagaBusErrors();
+    const backend = this.openBackend();
+    try {
+      await backend.initialize();
+      if (this.closed) throw new StoreClosedError();
+    } catch (error) {
+      await backend.close().catch(() => undefined);
+      throw error;
+    }
+    this.backend = backend;
+    return backend;
   }
 
   private requireSagaId(sagaName: string, state: AnySagaState): string {
@@ -311,30 +387,64 @@ export class SagaStore<Types = any> {
     return this.completedTtlMs > 0 && isCompleted(state) ? this.completedTtlMs : this.defaultTtlMs;
   }
 
-  /** Insert: value and index together; a reported failure leaves nothing readable. */
+  /**
+   * Insert: value and index together, refused when the correlation id is
+   * taken or the saga id is live under another one; a reported failure
+   * leaves nothing readable.
+   */
   private async create(sagaName: string, sagaId: string, correlationId: string, state: AnySagaState, version: number): Promise<AnySagaState> {
     const valueKey = this.keys.valueKey(sagaName, correlationId);
     const indexKey = this.keys.indexKey(sagaName, sagaId);
     const ttlMs = this.ttlMsFor(state);
     const { envelope, saved } = this.encode(sagaName, sagaId, state, version);
     const backend = this.ready();
-    // Where value and index share a node, the write script sets both; on a Cluster the index goes out first, alongside.
-    const request = { key: valueKey, envelope, expectedVersion: -1, ttlMs, index: { key: indexKey, correlationId } };
-    const indexWrite = backend.writesIndexWithValue ? undefined : () => backend.setIndex(indexKey, correlationId, ttlMs);
-    const { result, replyLost, indexError } = await this.sendWrite(sagaName, sagaId, request, indexWrite);
-    const written = result.status === WriteStatus.Written || result.status === WriteStatus.AlreadyWritten;
-    if (written && indexError !== undefined) await this.retract(sagaName, sagaId, valueKey, envelope, indexError);
+    // Where value and index share a node, the write script checks and sets both; on a Cluster the index is claimed after.
+    const index = backend.writesIndexWithValue ? { key: indexKey, correlationId, valueKeyPrefix: this.keys.sagaKeyPrefix(sagaName) } : undefined;
+    const { result, replyLost } = await this.sendWrite(sagaName, sagaId, { key: valueKey, envelope, expectedVersion: -1, ttlMs, index }, undefined);
+    if (result.status === WriteStatus.DuplicateId) {
+      throw new SagaAlreadyExistsError(sagaName, correlationId, sagaId, result.existingCorrelationId);
+    }
     if (result.status === WriteStatus.Exists) {
-      // Another saga holds the correlation id: ours never landed, and the index written for us must go.
       // The same saga id: it may be our own insert, updated since its reply was lost.
-      const sameSaga = (await this.ownerOf(valueKey)) === sagaId;
-      if (!sameSaga) await this.dropIndex(indexKey);
-      if (sameSaga && replyLost) throw new WriteOutcomeUnknownError(sagaName, sagaId, valueKey);
+      if (replyLost && (await this.ownerOf(valueKey)) === sagaId) throw new WriteOutcomeUnknownError(sagaName, sagaId, valueKey);
       throw new SagaAlreadyExistsError(sagaName, correlationId, sagaId);
     }
     this.expectWritten(result, sagaName, sagaId, valueKey, -1);
+    if (!index) await this.claimIndex(sagaName, sagaId, correlationId, indexKey, valueKey, envelope, ttlMs);
     this.correlationIds.set(indexKey, correlationId);
     return saved;
+  }
+
+  /**
+   * Cluster inserts: with the value written, point the id index at it. An
+   * index naming another correlation id blocks only while that saga is live
+   * under this id; a stale one is replaced, compared-and-set so a rival
+   * insert's claim is never overwritten. Any refusal retracts our value.
+   */
+  private async claimIndex(
+    sagaName: string,
+    sagaId: string,
+    correlationId: string,
+    indexKey: string,
+    valueKey: string,
+    envelope: Buffer,
+    ttlMs: number,
+  ): Promise<void> {
+    let stale: string | undefined;
+    for (let attempt = 0; ; attempt++) {
+      let holder: string | null;
+      try {
+        holder = await this.withRetries(() => this.ready().claimIndex(indexKey, correlationId, ttlMs, stale));
+      } catch (error) {
+        return this.retract(sagaName, sagaId, valueKey, envelope, error);
+      }
+      if (holder === null) return;
+      const liveThere = (await this.ownerOf(this.keys.valueKey(sagaName, holder))) === sagaId;
+      if (liveThere || attempt >= this.maxRetries) {
+        await this.retract(sagaName, sagaId, valueKey, envelope, new SagaAlreadyExistsError(sagaName, correlationId, sagaId, holder));
+      }
+      stale = holder;
+    }
   }
 
   /** Update: compare-and-set of the value, the index refreshed in the same round trip when a TTL applies. */

@@ -19,7 +19,8 @@ import {
   SagaAlreadyExistsError,
   SagaNotFoundError,
   SagaStore,
-  StoreNotInitializedError,
+  StoreClosedError,
+  RedisUnavailableError,
   type SagaCodec,
   type SagaStoreOptions,
 } from "../src/index";
@@ -97,7 +98,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
     const prefix = uniquePrefix();
     if (engine.name === "memory") {
       const backend = new MemoryBackend();
-      return { prefix, stores: optionsList.map((options) => new SagaStore({ retryDelayMs: 1, ...options, keyPrefix: prefix }, () => backend, backend)) };
+      return { prefix, stores: optionsList.map((options) => new SagaStore({ retryDelayMs: 1, ...options, keyPrefix: prefix }, () => backend)) };
     }
     const stores: SagaStore[] = [];
     for (const options of optionsList) stores.push((await engine.open({ retryDelayMs: 1, ...options, keyPrefix: prefix })).store);
@@ -279,16 +280,24 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       expect(loaded2.metadata.createdAt).toBeInstanceOf(Date);
     });
 
-    it("a saga-bus shaped state without a version is created by save too", async () => {
+    it("a new saga-bus shaped state is refused by save (its fields are its own, so it names no correlation id); insert creates it", async () => {
       const store = await open();
       const at = new Date("2026-05-06T07:08:09.010Z");
       const state = { correlationId: "c-bus", payload: 1, metadata: { sagaId: "bus-1", createdAt: at, updatedAt: at, isCompleted: false } };
-      const saved = await store.save("OrderSaga", state);
-      expect(saved.metadata.version).toBe(0);
+      const error = await caught(store.save("OrderSaga", state));
+      expect(error).toBeInstanceOf(InvalidStateError);
+      expect(error.message).toMatch(/insert\(sagaName, correlationId, state\)/);
+      expect(await store.findById("OrderSaga", "bus-1")).toBeNull();
+      expect(await store.findByCorrelationId("OrderSaga", "c-bus")).toBeNull();
+
+      await store.insert("OrderSaga", "order-bus", state);
       const loaded = (await store.findById("OrderSaga", "bus-1"))!;
       expect(loaded).toEqual({ ...state, metadata: { ...state.metadata, version: 0 } });
-      expect(loaded.metadata.createdAt).toBeInstanceOf(Date);
-      expect(loaded.metadata.updatedAt).toBeInstanceOf(Date);
+      expect(await store.findByCorrelationId("OrderSaga", "c-bus")).toBeNull();
+      // An existing saga-bus saga is found through its id index by save.
+      const saved = await store.save("OrderSaga", { ...loaded, payload: 2 });
+      expect(saved.metadata.version).toBe(1);
+      expect((await store.findByCorrelationId("OrderSaga", "order-bus"))!.payload).toBe(2);
     });
 
     it("a state with a version is written as that version + 1, and saving the returned state works again", async () => {
@@ -897,36 +906,84 @@ describe("Redis only: construction, initialize and close", () => {
     expect(error.code).toBe("INVALID_OPTIONS");
     expect(error.message).toMatch(/redis/);
     expect(error.message).toMatch(/connection/);
-    expect(() => new RedisSagaStore({ keyPrefix: "x:" })).toThrow(InvalidOptionsError);
+    expect(() => new RedisSagaStore({ keyPrefix: "x:" } as never)).toThrow(InvalidOptionsError);
   });
 
-  it("a RedisSagaStore used before initialize() is STORE_NOT_INITIALIZED and writes nothing", async () => {
+  it("a RedisSagaStore used before initialize() starts itself on the first call; concurrent first callers share one start", async () => {
     const redis = new Redis(inject("redisUrl"));
     try {
       const prefix = uniquePrefix();
       const store = new RedisSagaStore({ redis, keyPrefix: prefix });
+      const scriptLoads = vi.spyOn(redis, "script");
+      const results = await Promise.all([
+        store.save("OrderSaga", seedState("s", "c")),
+        store.findByCorrelationId("OrderSaga", "c-missing"),
+        store.findById("OrderSaga", "s-missing"),
+        store.insert("OrderSaga", "c2", sagaBusState("s2")),
+      ]);
+      expect(results[0].metadata.version).toBe(0);
+      expect(results[1]).toBeNull();
+      // One start: each script loaded once, not once per waiting caller.
+      const loads = scriptLoads.mock.calls.length;
+      expect(loads).toBeGreaterThan(0);
+      await store.initialize();
+      await store.findByCorrelationId("OrderSaga", "c");
+      expect(scriptLoads.mock.calls.length).toBe(loads);
+      expect((await store.findById("OrderSaga", "s"))!.correlationId).toBe("c");
+      expect((await store.getByCorrelationId("OrderSaga", "c2"))!.metadata.sagaId).toBe("s2");
+    } finally {
+      await redis.quit();
+    }
+  });
+
+  it("a failed start reaches its callers as a typed error and the next call starts again", async () => {
+    const backend = new MemoryBackend();
+    let attempts = 0;
+    const flaky = Object.create(backend, {
+      initialize: {
+        value: async () => {
+          attempts++;
+          if (attempts === 1) throw new RedisUnavailableError("initialize", undefined, false, { cause: new Error("connect ECONNREFUSED") });
+        },
+      },
+    }) as MemoryBackend;
+    const store = new SagaStore({ keyPrefix: uniquePrefix() }, () => flaky);
+    const first = await Promise.all([caught(store.findById("OrderSaga", "s")), caught(store.save("OrderSaga", seedState("s", "c")))]);
+    for (const error of first) expect(error).toBeInstanceOf(RedisUnavailableError);
+    expect(attempts).toBe(1);
+    await store.save("OrderSaga", seedState("s", "c"));
+    expect(attempts).toBe(2);
+    expect((await store.findById("OrderSaga", "s"))!.correlationId).toBe("c");
+  });
+
+  it("after close() every call, initialize() included, is STORE_CLOSED and writes nothing", async () => {
+    const redis = new Redis(inject("redisUrl"));
+    try {
+      const prefix = uniquePrefix();
+      const store = new RedisSagaStore({ redis, keyPrefix: prefix });
+      await store.save("OrderSaga", seedState("s", "c"));
+      await store.close();
+      const before = await redis.keys(`${prefix}*`);
       const calls: Array<() => Promise<unknown>> = [
+        () => store.initialize(),
         () => store.findByCorrelationId("OrderSaga", "c"),
         () => store.findById("OrderSaga", "s"),
         () => store.getByCorrelationId("OrderSaga", "c"),
         () => store.getById("OrderSaga", "s"),
-        () => store.save("OrderSaga", seedState("s", "c")),
-        () => store.insert("OrderSaga", "c", sagaBusState("s")),
+        () => store.save("OrderSaga", seedState("s2", "c2")),
+        () => store.insert("OrderSaga", "c3", sagaBusState("s3")),
         () => store.update("OrderSaga", sagaBusState("s"), 0),
         () => store.modify("OrderSaga", "c", (s) => s),
         () => store.delete("OrderSaga", "c"),
         () => store.deleteById("OrderSaga", "s"),
+        () => store.deleteByCorrelationId("OrderSaga", "c"),
       ];
       for (const call of calls) {
         const error = await caught(call());
-        expect(error).toBeInstanceOf(StoreNotInitializedError);
-        expect(error.code).toBe("STORE_NOT_INITIALIZED");
+        expect(error).toBeInstanceOf(StoreClosedError);
+        expect(error.code).toBe("STORE_CLOSED");
       }
-      expect(await redis.keys(`${prefix}*`)).toEqual([]);
-
-      await store.initialize();
-      await store.save("OrderSaga", seedState("s", "c"));
-      expect((await store.findById("OrderSaga", "s"))!.correlationId).toBe("c");
+      expect((await redis.keys(`${prefix}*`)).sort()).toEqual(before.sort());
     } finally {
       await redis.quit();
     }

@@ -110,8 +110,19 @@ describe("a store with a registry: types come from the latest Zod schema", () =>
       notes?: string[] | undefined;
       reference: string;
     }>();
-    const saveOrder = (value: Parameters<typeof redisStore.save<"OrderSaga">>[1]) => value;
-    expectTypeOf(saveOrder).parameter(0).branded.toEqualTypeOf<z.input<typeof OrderV3> & { metadata?: Partial<SagaMetadata> }>();
+    // A saga-bus-shaped write needs metadata.sagaId, and nothing else of the metadata.
+    // @ts-expect-error no metadata at all: the store could not tell which saga this is
+    void memoryStore.insert("OrderSaga", "c", { orderId: "o", total: { cents: 1, currency: "EUR" }, reference: "r" });
+    // @ts-expect-error metadata without its sagaId
+    void redisStore.update("OrderSaga", { ...input, metadata: { version: 1 } }, 0);
+    void redisStore.update("OrderSaga", { ...input, metadata: { sagaId: "s", version: 4, isCompleted: true } }, 3);
+    // A new seed-shaped saga through save: id and correlationId are required, and come back.
+    const seed = { id: "s", correlationId: "c", orderId: "o", total: { cents: 1, currency: "EUR" }, reference: "r" };
+    expectTypeOf(redisStore.save("OrderSaga", seed)).resolves.toHaveProperty("correlationId").toEqualTypeOf<string>();
+    expectTypeOf(redisStore.save("OrderSaga", seed)).resolves.toHaveProperty("reference").toEqualTypeOf<number>();
+    const { correlationId: _dropped, ...withoutCorrelationId } = seed;
+    // @ts-expect-error a new seed-shaped saga without its correlation id
+    void redisStore.save("OrderSaga", withoutCorrelationId);
     // @ts-expect-error a v1-shaped state is not the latest input
     void redisStore.save("OrderSaga", { orderId: "o", amount: 1, metadata: { sagaId: "s" } });
     // @ts-expect-error `reference` is a string on input (the transform's output type is a number)

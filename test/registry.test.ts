@@ -118,7 +118,7 @@ const memoryEngine: Engine = {
     return {
       prefix,
       async open<T>(options: SagaStoreOptions<T> = {}) {
-        const store = new SagaStore<T>({ ...options, keyPrefix: prefix }, () => backend, backend);
+        const store = new SagaStore<T>({ ...options, keyPrefix: prefix }, () => backend);
         await store.initialize();
         return store;
       },
@@ -131,6 +131,18 @@ const memoryEngine: Engine = {
     };
   },
 };
+
+/** A registered saga-bus state's metadata as read back: what the write left out is filled in. */
+const completedMetadata = (sagaId: string, version: number) => ({
+  sagaId,
+  version,
+  createdAt: expect.any(Date),
+  updatedAt: expect.any(Date),
+  isCompleted: false,
+});
+
+/** The same in a json payload, Dates as ISO strings (the version lives in the header). */
+const storedMetadata = (sagaId: string, version: number) => ({ ...completedMetadata(sagaId, version), createdAt: expect.any(String), updatedAt: expect.any(String) });
 
 const valueKey = (world: World, correlationId: string, saga = SAGA) => `${world.prefix}saga:${saga}:${correlationId}`;
 const indexKey = (world: World, sagaId: string, saga = SAGA) => `${world.prefix}saga:${saga}:idx:id:${sagaId}`;
@@ -176,6 +188,38 @@ describe("startup validation: REGISTRY_INVALID lists every problem", () => {
     }
     throw new Error("expected REGISTRY_INVALID, the registry was built");
   };
+
+  it("a Date (or Map, Set, bigint) anywhere in a schema is refused with the json codec, naming saga, version and path", () => {
+    const Dated = z.object({
+      placedAt: z.date(),
+      shipment: z.object({ eta: z.date().optional() }),
+      lines: z.array(z.object({ addedAt: z.date().nullable() })),
+      event: z.union([z.object({ kind: z.literal("a"), at: z.date() }), z.object({ kind: z.literal("b") })]),
+      tags: z.set(z.string()),
+    });
+    const dated = defineSaga("DatedSaga", OrderV1).version(2, Dated, { upgrade: () => ({}) as never });
+    const registry = createSagaRegistry([dated, orderV3()]);
+    const problems = problemsOf(() => new InMemorySagaStore({ registry }));
+    expect(problems).toEqual(
+      ["placedAt date", "shipment.eta date", "lines[].addedAt date", "event.at date", "tags set"].map(
+        (field) => expect.stringMatching(new RegExp(`^saga "DatedSaga" version 2: ${field.split(" ")[0]!.replace(/[.[\]]/g, "\\$&")} is a ${field.split(" ")[1]} field.*superjson.*msgpack`)),
+      ),
+    );
+    // The codecs that keep those types are accepted: the store's own, or the saga's.
+    expect(() => new InMemorySagaStore({ registry, codec: "superjson" })).not.toThrow();
+    expect(() => new InMemorySagaStore({ registry: createSagaRegistry([dated.withCodec("msgpack")]) })).not.toThrow();
+    // A coerced date reads back from its ISO string, and a transform's input is what is stored: both fine with json.
+    const Coerced = z.object({ at: z.coerce.date(), parsed: z.string().transform((text) => new Date(text)) });
+    expect(() => new InMemorySagaStore({ registry: createSagaRegistry([defineSaga("CoercedSaga", Coerced)]) })).not.toThrow();
+  });
+
+  it("the refusal is real: a json store would accept the write of a z.date() saga and reject every read", async () => {
+    const saga = defineSaga("DatedSaga", z.object({ at: z.date() }));
+    const json = new InMemorySagaStore({ registry: createSagaRegistry([saga]), codec: "superjson" });
+    await json.insert("DatedSaga", "c", { at: new Date(5), metadata: { sagaId: "s" } });
+    expect((await json.findById("DatedSaga", "s"))!.at).toEqual(new Date(5));
+    expect(z.object({ at: z.date() }).safeParse(JSON.parse(JSON.stringify({ at: new Date(5) }))).success).toBe(false);
+  });
 
   it("a correct registry builds and knows its sagas", () => {
     const registry = createSagaRegistry([orderV3(), defineSaga("PaymentSaga", OrderV1).withCodec("msgpack")]);
@@ -323,7 +367,7 @@ describe.each([redisEngine, memoryEngine])("$name engine", (engine) => {
       const world = await engine.world();
       await seedV1(world);
       const reader = await world.open({ registry: createSagaRegistry([orderV3()]) });
-      const expected = { orderId: "order-s-1", total: { cents: 1250, currency: "EUR" }, notes: [], metadata: { sagaId: "s-1", version: 0 } };
+      const expected = { orderId: "order-s-1", total: { cents: 1250, currency: "EUR" }, notes: [], metadata: completedMetadata("s-1", 0) };
       expect(await reader.findByCorrelationId(SAGA, "c-1")).toEqual(expected);
       expect(await reader.getByCorrelationId(SAGA, "c-1")).toEqual(expected);
       expect(await reader.findById(SAGA, "s-1")).toEqual(expected);
@@ -332,7 +376,7 @@ describe.each([redisEngine, memoryEngine])("$name engine", (engine) => {
         expect(state).toEqual(expected);
         return { ...state, notes: ["modified"] };
       });
-      expect(modified).toEqual({ ...expected, notes: ["modified"], metadata: { sagaId: "s-1", version: 1 } });
+      expect(modified).toEqual({ ...expected, notes: ["modified"], metadata: completedMetadata("s-1", 1) });
     });
 
     it("a v2 value reads as v3 (one step); a v3 value is parsed only", async () => {
@@ -349,13 +393,13 @@ describe.each([redisEngine, memoryEngine])("$name engine", (engine) => {
         orderId: "o-2",
         total: { cents: 7, currency: "USD" },
         notes: [],
-        metadata: { sagaId: "s-2", version: 0 },
+        metadata: completedMetadata("s-2", 0),
       });
       expect(await reader.findById(SAGA, "s-3")).toEqual({
         orderId: "o-3",
         total: { cents: 9, currency: "GBP" },
         notes: ["n"],
-        metadata: { sagaId: "s-3", version: 0 },
+        metadata: completedMetadata("s-3", 0),
       });
     });
 
@@ -365,13 +409,13 @@ describe.each([redisEngine, memoryEngine])("$name engine", (engine) => {
       await store.insert(SAGA, "c-w1", { orderId: "o-w1", total: { cents: 30, currency: "CHF" }, notes: ["dropped in v1"], metadata: { sagaId: "s-w1" } });
       const bytes = await world.raw(valueKey(world, "c-w1"));
       expect(header(bytes).schemaVersion).toBe(1);
-      expect(jsonPayload(bytes)).toEqual({ orderId: "o-w1", amount: 30, metadata: { sagaId: "s-w1" } });
+      expect(jsonPayload(bytes)).toEqual({ orderId: "o-w1", amount: 30, metadata: { sagaId: "s-w1", createdAt: expect.any(String), updatedAt: expect.any(String), isCompleted: false } });
       // v1 has no currency and no notes: the upgrade fills them in.
       expect(await store.findByCorrelationId(SAGA, "c-w1")).toEqual({
         orderId: "o-w1",
         total: { cents: 30, currency: "EUR" },
         notes: [],
-        metadata: { sagaId: "s-w1", version: 0 },
+        metadata: completedMetadata("s-w1", 0),
       });
     });
   });
@@ -568,7 +612,7 @@ describe.each([redisEngine, memoryEngine])("$name engine", (engine) => {
         orderId: "o-new",
         total: { cents: 80, currency: "EUR" },
         notes: ["v3 only", "again"],
-        metadata: { sagaId: "s-new", version: 1 },
+        metadata: completedMetadata("s-new", 1),
       });
     });
   });
@@ -601,14 +645,14 @@ describe.each([redisEngine, memoryEngine])("$name engine", (engine) => {
       expect(header(persisted)).toMatchObject({ schemaVersion: writes, sagaVersion: 1 });
       expect(jsonPayload(persisted)).toEqual(
         writes === 3
-          ? { orderId: "order-s-1", total: { cents: 1250, currency: "EUR" }, notes: ["persisted"], metadata: { sagaId: "s-1", version: 0 } }
-          : { orderId: "order-s-1", amount: 1250, currency: "EUR", metadata: { sagaId: "s-1", version: 0 } },
+          ? { orderId: "order-s-1", total: { cents: 1250, currency: "EUR" }, notes: ["persisted"], metadata: storedMetadata("s-1", 0) }
+          : { orderId: "order-s-1", amount: 1250, currency: "EUR", metadata: storedMetadata("s-1", 0) },
       );
       expect(await reader.findById(SAGA, "s-1")).toEqual({
         orderId: "order-s-1",
         total: { cents: 1250, currency: "EUR" },
         notes: writes === 3 ? ["persisted"] : [],
-        metadata: { sagaId: "s-1", version: 1 },
+        metadata: completedMetadata("s-1", 1),
       });
     });
   });
@@ -720,7 +764,7 @@ describe.each([redisEngine, memoryEngine])("$name engine", (engine) => {
         "s-t",
         (state) => ({ ...state, amount: String(state.amount) }),
       );
-      expect(read).toEqual({ orderId: "o", amount: 12, metadata: { sagaId: "s-t", version: 0 } });
+      expect(read).toEqual({ orderId: "o", amount: 12, metadata: completedMetadata("s-t", 0) });
       // Handing the output back as input is what the types forbid: refused on write, nothing changed.
       const before = await world.raw(valueKey(world, "c-t", "T"));
       await expect(store.modify("T", "c-t", (state) => state as never)).rejects.toMatchObject({ code: "SCHEMA_VALIDATION_FAILED", phase: "write" });
@@ -778,7 +822,7 @@ describe.each([redisEngine, memoryEngine])("$name engine", (engine) => {
             expect(await reader.findByCorrelationId(saga, correlationId)).toEqual({
               orderId: `o-${saga}`,
               amount: codecId,
-              metadata: { sagaId: `s-${label}`, version: 0 },
+              metadata: completedMetadata(`s-${label}`, 0),
             });
           }
         }
@@ -797,7 +841,7 @@ describe("InMemorySagaStore with a registry (no shared backend)", () => {
   it("validates, downgrades to writeVersion and upgrades on read within one store", async () => {
     const store = new InMemorySagaStore({ registry: createSagaRegistry([orderV3().writeVersion(1)]) });
     await store.insert(SAGA, "c", { orderId: "o", total: { cents: 3, currency: "NOK" }, notes: ["x"], metadata: { sagaId: "s" } });
-    expect(await store.findById(SAGA, "s")).toEqual({ orderId: "o", total: { cents: 3, currency: "EUR" }, notes: [], metadata: { sagaId: "s", version: 0 } });
+    expect(await store.findById(SAGA, "s")).toEqual({ orderId: "o", total: { cents: 3, currency: "EUR" }, notes: [], metadata: completedMetadata("s", 0) });
     expect(await rejection(store.findByCorrelationId("Nope" as never, "c"))).toBeInstanceOf(UnknownSagaError);
   });
 });

@@ -144,7 +144,7 @@ async function deploy(kind: Kind, label: string) {
     expect(Array.isArray(state.history), label).toBe(true);
     return { counter: state.count, version: state.metadata.version, sagaId: state.metadata.sagaId, history: state.history, shape: "v3" };
   };
-  const bump = (s: z.output<typeof V3>) => ({ ...s, count: s.count + 1, history: [...s.history, `${label}:${s.count + 1}`].slice(-HISTORY_MAX) });
+  const bump = <S extends z.output<typeof V3>>(s: S) => ({ ...s, count: s.count + 1, history: [...s.history, `${label}:${s.count + 1}`].slice(-HISTORY_MAX) });
   return {
     kind,
     label,

@@ -1,0 +1,35 @@
+/**
+ * saga-bus's default error handler retries only errors that are instances of
+ * its own `ConcurrencyError` and `TransientError`. When the application has
+ * `@saga-bus/core` installed, the store's retryable failures are built on
+ * those classes, so the bus retries them; without it nothing changes.
+ *
+ * The module system decides which of core's two builds is loaded: this
+ * file's ESM build imports core's ESM build, its CommonJS build requires
+ * core's CommonJS build — the same copy the application's own import gets.
+ */
+export type SagaBusErrorKind = "conflict" | "transient";
+
+type ErrorClass = new (...args: any[]) => Error;
+
+let classes: Record<SagaBusErrorKind, ErrorClass> | undefined;
+let loading: Promise<void> | undefined;
+
+/** Look for `@saga-bus/core` once per process; never fails. */
+export function loadSagaBusErrors(): Promise<void> {
+  loading ??= import("@saga-bus/core").then(
+    (core: Record<string, unknown>) => {
+      const { ConcurrencyError, TransientError } = core;
+      if (typeof ConcurrencyError === "function" && typeof TransientError === "function") {
+        classes = { conflict: ConcurrencyError as ErrorClass, transient: TransientError as ErrorClass };
+      }
+    },
+    () => undefined,
+  );
+  return loading;
+}
+
+/** Core's class for a kind of failure, once loadSagaBusErrors() found core. */
+export function sagaBusErrorClass(kind: SagaBusErrorKind): ErrorClass | undefined {
+  return classes?.[kind];
+}
