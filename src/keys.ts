@@ -54,13 +54,13 @@ export class KeyLayout {
   valueKey(sagaName: string, correlationId: string): string {
     assertSagaName(sagaName);
     assertId("correlationId", correlationId);
-    return `${this.prefix}saga:${sagaName}:${escapeCorrelationId(correlationId)}`;
+    return `${this.sagaKeysPrefix}${sagaName}:${escapeCorrelationId(correlationId)}`;
   }
 
   /** Every value and index key of one saga type starts with this. */
   sagaKeyPrefix(sagaName: string): string {
     assertSagaName(sagaName);
-    return `${this.prefix}saga:${sagaName}:`;
+    return `${this.sagaKeysPrefix}${sagaName}:`;
   }
 
   /** The correlation id of a value key under sagaKeyPrefix(); undefined for an index key. */
@@ -69,10 +69,26 @@ export class KeyLayout {
     return rest.startsWith("idx:") ? undefined : unescapeCorrelationId(rest);
   }
 
+  /** Every value and index key of every saga type starts with this. */
+  get sagaKeysPrefix(): string {
+    return `${this.prefix}saga:`;
+  }
+
+  /** The saga name and correlation id of a value key; undefined for an index key or a key outside the layout. */
+  parseValueKey(key: string): { sagaName: string; correlationId: string } | undefined {
+    if (!key.startsWith(this.sagaKeysPrefix)) return undefined;
+    const rest = key.slice(this.sagaKeysPrefix.length);
+    const colon = rest.indexOf(":");
+    if (colon <= 0) return undefined;
+    const sagaName = rest.slice(0, colon);
+    const correlationId = this.correlationIdOf(`${this.sagaKeysPrefix}${sagaName}:`, key);
+    return correlationId === undefined ? undefined : { sagaName, correlationId };
+  }
+
   indexKey(sagaName: string, sagaId: string): string {
     assertSagaName(sagaName);
     assertId("sagaId", sagaId);
-    return `${this.prefix}saga:${sagaName}:idx:id:${sagaId}`;
+    return `${this.sagaKeysPrefix}${sagaName}:idx:id:${sagaId}`;
   }
 
   /** The index key of a saga id read back from storage, or undefined when that id could never be a key. */

@@ -360,11 +360,20 @@ export class SagaStore<Types = any> {
     this.schemas.checkSaga(sagaName);
     const key = this.keys.valueKey(sagaName, correlationId);
     const bytes = await this.withRetries(() => this.ready().getValue(key));
-    if (!bytes) return null;
+    return bytes ? this.decodeStored(sagaName, key, bytes) : null;
+  }
+
+  /** A stored value as the caller sees it: decoded, upgraded to the latest schema, carrying the stored version. */
+  protected decodeStored(sagaName: string, key: string, bytes: Buffer): AnySagaState {
     const decoded = this.serializer.decode(key, bytes);
     const state = this.schemas.materialize(sagaName, key, decoded);
     if (decoded.sagaVersion !== undefined) applyStoredVersion(state, decoded.sagaVersion);
     return state;
+  }
+
+  /** Key layout, for subclasses that walk their engine's keys. */
+  protected get keyLayout(): KeyLayout {
+    return this.keys;
   }
 
   private indexedCorrelationId(indexKey: string): Promise<string | null> {

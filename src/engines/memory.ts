@@ -138,7 +138,22 @@ export class MemoryBackend implements SagaBackend {
   }
 
   async *scanPrefix(prefix: string): AsyncIterable<string[]> {
-    yield [...this.entries.keys()].filter((key) => key.startsWith(prefix) && this.live(key));
+    yield this.keysStartingWith(prefix);
+  }
+
+  /** The live keys starting with `prefix`, read synchronously (for InMemorySagaStore's test helpers). */
+  keysStartingWith(prefix: string): string[] {
+    return [...this.entries.keys()].filter((key) => key.startsWith(prefix) && this.live(key));
+  }
+
+  /** A live entry's bytes, read synchronously. */
+  peek(key: string): Buffer | undefined {
+    return this.live(key)?.bytes;
+  }
+
+  /** Drop every entry whose key starts with `prefix`. */
+  deleteStartingWith(prefix: string): void {
+    for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.entries.delete(key);
   }
 
   private live(key: string): Entry | undefined {
