@@ -552,6 +552,130 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
     });
   });
 
+  describe("saga-bus states: top-level fields are the saga's own data", () => {
+    /** User data named like the store's fields, with values that disagree with the store's own. */
+    const lookalikes = { correlationId: "user-correlation", status: "completed", id: "user-id", version: 99, note: "n0" };
+
+    it("insert, get*, find*, update, save, modify and delete go by metadata and the bus's correlation id only", async () => {
+      const store = await open();
+      const state = sagaBusState("sb-1", lookalikes);
+      await store.insert("OrderSaga", "bus-correlation", state);
+
+      for (const read of [store.getByCorrelationId("OrderSaga", "bus-correlation"), store.findById("OrderSaga", "sb-1")]) {
+        expect(await read).toEqual(state);
+      }
+      expect(await store.findByCorrelationId("OrderSaga", "user-correlation")).toBeNull();
+      expect(await store.findById("OrderSaga", "user-id")).toBeNull();
+
+      const v0 = (await store.getById("OrderSaga", "sb-1"))!;
+      await store.update("OrderSaga", { ...v0, note: "n1", metadata: { ...v0.metadata, version: 1 } }, 0);
+      const stale = await caught(store.update("OrderSaga", { ...v0, note: "lost", metadata: { ...v0.metadata, version: 1 } }, 0));
+      expect(stale).toBeInstanceOf(ConcurrencyError);
+      expect(stale).toMatchObject({ expectedVersion: 0, actualVersion: 1 });
+
+      const v1 = (await store.getByCorrelationId("OrderSaga", "bus-correlation"))!;
+      expect(v1).toEqual({ ...lookalikes, note: "n1", metadata: { ...state.metadata, version: 1 } });
+      const v2 = await store.save("OrderSaga", { ...v1, note: "n2" });
+      expect(v2.metadata.version).toBe(2);
+      expect(v2.version).toBe(99);
+      const v3 = await store.modify("OrderSaga", "bus-correlation", (current) => ({ ...current, note: `${current.note}+` }));
+      expect(v3).toEqual({ ...lookalikes, note: "n2+", metadata: { ...state.metadata, version: 3 } });
+      expect(await store.findById("OrderSaga", "sb-1")).toEqual(v3);
+
+      // saga-bus deletes by saga id.
+      await store.delete("OrderSaga", "sb-1");
+      expect(await store.getByCorrelationId("OrderSaga", "bus-correlation")).toBeNull();
+      expect(await store.getById("OrderSaga", "sb-1")).toBeNull();
+    });
+
+    it("completion is metadata.isCompleted alone: status 'completed' in the data gets no completed TTL", async () => {
+      const store = await open({ completedTtlSeconds: 1 });
+      await store.insert("OrderSaga", "active", sagaBusState("sb-active", lookalikes));
+      const completed = sagaBusState("sb-done", { ...lookalikes, status: "running" });
+      await store.insert("OrderSaga", "done", { ...completed, metadata: { ...completed.metadata, isCompleted: true } });
+      await new Promise((resolve) => setTimeout(resolve, 1_300));
+      expect((await store.getByCorrelationId("OrderSaga", "active"))!.status).toBe("completed");
+      expect(await store.findById("OrderSaga", "sb-active")).not.toBeNull();
+      expect(await store.getByCorrelationId("OrderSaga", "done")).toBeNull();
+      expect(await store.findById("OrderSaga", "sb-done")).toBeNull();
+    });
+  });
+
+  describe("saga ids are unique per saga name", () => {
+    /** A store plus a way to point an id index anywhere, as a leftover from another program would. */
+    async function openWithIndexWriter() {
+      if (engine.name === "memory") {
+        const backend = new MemoryBackend();
+        const prefix = uniquePrefix();
+        const store = new SagaStore({ retryDelayMs: 1, keyPrefix: prefix }, () => backend);
+        return { store, prefix, putIndex: async (key: string, to: string) => void (await backend.claimIndex(key, to, 0, (await backend.getIndex(key)) ?? undefined)) };
+      }
+      const opened = await engine.open({ retryDelayMs: 1 });
+      const raw = (opened.redis ?? opened.cluster)!;
+      return { store: opened.store, prefix: opened.prefix, putIndex: async (key: string, to: string) => void (await raw.set(key, to)) };
+    }
+
+    it("insert of a saga id live under another correlation id is SAGA_ALREADY_EXISTS naming both, and writes nothing", async () => {
+      const store = await open();
+      await store.insert("OrderSaga", "first", sagaBusState("dup-1", { who: "first" }));
+      const error = await caught(store.insert("OrderSaga", "second", sagaBusState("dup-1", { who: "second" })));
+      expect(error).toBeInstanceOf(SagaAlreadyExistsError);
+      expect(error).toMatchObject({ code: "SAGA_ALREADY_EXISTS", sagaName: "OrderSaga", sagaId: "dup-1", correlationId: "second", existingCorrelationId: "first" });
+      expect(error.message).toContain('"first"');
+      expect(error.message).toContain('"second"');
+      expect(await store.getByCorrelationId("OrderSaga", "second")).toBeNull();
+      expect((await store.getById("OrderSaga", "dup-1"))!.who).toBe("first");
+      // A new seed-shaped save is an insert too.
+      const viaSave = await caught(store.save("OrderSaga", seedState("dup-1", "third")));
+      expect(viaSave).toMatchObject({ code: "SAGA_ALREADY_EXISTS", existingCorrelationId: "first" });
+      expect(await store.findByCorrelationId("OrderSaga", "third")).toBeNull();
+      // Once the first is deleted the id is free again.
+      await store.delete("OrderSaga", "dup-1");
+      await store.insert("OrderSaga", "second", sagaBusState("dup-1", { who: "second" }));
+      expect((await store.getById("OrderSaga", "dup-1"))!.who).toBe("second");
+    });
+
+    it("a stale index (its value gone, or another saga's) does not block, and is repointed", async () => {
+      const { store, prefix, putIndex } = await openWithIndexWriter();
+      const indexKey = `${prefix}saga:OrderSaga:idx:id:dup-2`;
+      await putIndex(indexKey, "nothing-here");
+      await store.insert("OrderSaga", "mine", sagaBusState("dup-2", { who: "mine" }));
+      expect((await store.getById("OrderSaga", "dup-2"))!.who).toBe("mine");
+
+      await store.insert("OrderSaga", "other", sagaBusState("someone-else", { who: "other" }));
+      await putIndex(`${prefix}saga:OrderSaga:idx:id:dup-3`, "other");
+      await store.insert("OrderSaga", "third", sagaBusState("dup-3", { who: "third" }));
+      expect((await store.getById("OrderSaga", "dup-3"))!.who).toBe("third");
+      expect((await store.getById("OrderSaga", "someone-else"))!.who).toBe("other");
+    });
+
+    it("concurrent inserts of one saga id under two correlation ids: exactly one wins, the other is refused and leaves nothing", async () => {
+      const store = await open();
+      const pairs = 25;
+      const outcomes = await Promise.all(
+        Array.from({ length: pairs }, async (_, i) => {
+          const sagaId = `race-${i}`;
+          const settled = await Promise.allSettled([
+            store.insert("OrderSaga", `${sagaId}-a`, sagaBusState(sagaId, { who: "a" })),
+            store.insert("OrderSaga", `${sagaId}-b`, sagaBusState(sagaId, { who: "b" })),
+          ]);
+          return { sagaId, settled };
+        }),
+      );
+      for (const { sagaId, settled } of outcomes) {
+        const won = settled.findIndex((outcome) => outcome.status === "fulfilled");
+        expect(settled.filter((outcome) => outcome.status === "fulfilled")).toHaveLength(1);
+        const winner = won === 0 ? "a" : "b";
+        const loser = won === 0 ? "b" : "a";
+        const refusal = (settled[1 - won] as PromiseRejectedResult).reason;
+        expect(refusal).toBeInstanceOf(SagaAlreadyExistsError);
+        expect(refusal).toMatchObject({ correlationId: `${sagaId}-${loser}`, existingCorrelationId: `${sagaId}-${winner}` });
+        expect(await store.getByCorrelationId("OrderSaga", `${sagaId}-${loser}`)).toBeNull();
+        expect((await store.getById("OrderSaga", sagaId))!.who).toBe(winner);
+      }
+    });
+  });
+
   describe("invalid keys, states and options", () => {
     const badNames: Array<[string, string]> = [
       ["empty", ""],

@@ -173,6 +173,32 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 
 // ---- startup validation -------------------------------------------------------
 
+describe("strict schemas never see the store's own fields", () => {
+  const Strict = z.strictObject({ orderId: z.string(), step: z.number() });
+  const registry = createSagaRegistry([defineSaga(SAGA, Strict)]);
+
+  it("the seed shape's id, correlationId and version round-trip through z.strictObject on write and read", async () => {
+    const store = new InMemorySagaStore({ registry });
+    const saved = await store.save(SAGA, { id: "s-1", correlationId: "c-1", orderId: "o", step: 0 });
+    expect(saved).toEqual({ id: "s-1", correlationId: "c-1", orderId: "o", step: 0, version: 0 });
+    const loaded = (await store.findByCorrelationId(SAGA, "c-1")) as unknown as typeof saved;
+    expect(loaded).toEqual(saved);
+    const next = await store.save(SAGA, { ...loaded, step: 1 });
+    expect(next).toEqual({ ...saved, step: 1, version: 1 });
+    expect(await store.findById(SAGA, "s-1")).toEqual(next);
+  });
+
+  it("a saga-bus state's metadata is kept aside, and its own fields are validated strictly", async () => {
+    const store = new InMemorySagaStore({ registry });
+    await store.insert(SAGA, "c-2", { orderId: "o", step: 0, metadata: { sagaId: "s-2" } });
+    expect((await store.getById(SAGA, "s-2"))!.step).toBe(0);
+    // In a saga-bus state a top-level correlationId is the saga's data, which this strict schema does not declare.
+    const stray = await rejection(store.insert(SAGA, "c-3", { orderId: "o", step: 0, correlationId: "c-3", metadata: { sagaId: "s-3" } } as never));
+    expect(stray).toBeInstanceOf(SchemaValidationError);
+    expect(await store.getById(SAGA, "s-3")).toBeNull();
+  });
+});
+
 describe("startup validation: REGISTRY_INVALID lists every problem", () => {
   const problemsOf = (build: () => unknown): readonly string[] => {
     try {
