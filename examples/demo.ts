@@ -150,7 +150,7 @@ async function main(): Promise<void> {
       if (redis) {
         const codecPrefix = `${prefix}${codec}:`;
         const codecStore = await open<Record<string, unknown>>({ codec, keyPrefix: codecPrefix });
-        await codecStore.save(SAGA, sample);
+        await codecStore.insert(SAGA, correlationId, sample);
         bytes = (await redis.getBuffer(`${codecPrefix}saga:${SAGA}:${correlationId}`))!;
         await codecStore.close();
       } else {
