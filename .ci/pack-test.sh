@@ -4,9 +4,15 @@
 #   (a) ESM:        import { RedisSagaStore, InMemorySagaStore, ConcurrencyError }
 #   (b) CommonJS:   the same through require()
 #   (c) TypeScript: tsc --noEmit over .mts/.cts files (moduleResolution node16, then bundler)
+#   (d) no @saga-bus/core: ESM and CJS, a conflict is the store's own ConcurrencyError and nothing fails
+#   (e) @saga-bus/core installed (the stand-in of test/fixtures/saga-bus-core, packed, so a real
+#       copy), npm layout: ESM and CJS each check the store's conflict, lost insert race and
+#       REDIS_UNAVAILABLE against the core build of THEIR module system (import vs require)
+#   (f) the same in a pnpm layout (isolated node_modules/.pnpm), pnpm run through npx
 # (a) and (b) write on the embedded engine and on a throwaway redis-server on a
 # free port, so a file missing from the tarball (dist/lua/*.lua, a .d.ts, the
-# CJS build) fails here. Needs a built dist/ (npm run build) and redis-server.
+# CJS build) fails here. Needs a built dist/ (npm run build), redis-server, and
+# for (f) the registry (npx fetches pnpm; PACK_TEST_PNPM=10 picks the major).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,6 +44,11 @@ sed 's/^/    /' <<<"$LISTING"
 for f in package/dist/index.js package/dist/index.cjs package/dist/index.d.ts package/dist/index.d.cts package/dist/lua/write.lua; do
   grep -qx "$f" <<<"$LISTING" || fail "tarball lacks $f"
 done
+# @saga-bus/core must stay the application's: a copy bundled into dist/ (the devDependency
+# stand-in, say) would make the store's errors instances of classes no application has.
+BUNDLED_CORE="$(tar -xzOf "$TARBALL" --wildcards 'package/dist/*.js' 'package/dist/*.cjs' | grep -c 'saga-bus-core\|Test stand-in' || true)"
+! grep -q 'saga-bus-core' <<<"$LISTING" || fail "tarball ships a saga-bus-core file"
+[[ "$BUNDLED_CORE" == 0 ]] || fail "dist/ bundles a copy of @saga-bus/core (the test stand-in): it must stay external"
 
 # ---- 2. scratch project ---------------------------------------------------------
 # Same ioredis and @types/node versions as the repo's lockfile (already in npm's cache after npm ci).
@@ -105,8 +116,9 @@ async function main() {
   for (const codec of ["json", "superjson", "msgpack"]) {
     const store = new RedisSagaStore({ connection: { host: "127.0.0.1", port: Number(process.env.PACK_TEST_REDIS_PORT) }, keyPrefix: prefix + codec + ":", codec });
     await store.initialize();
-    const saved = await store.save("OrderSaga", order("s-2", "order-2", undefined));
-    assert(saved.metadata.version === 0, codec + ": new saga saved at version 0");
+    await store.insert("OrderSaga", "order-2", order("s-2", "order-2", 0));
+    const saved = await store.findByCorrelationId("OrderSaga", "order-2");
+    assert(saved && saved.metadata.version === 0, codec + ": new saga inserted at version 0");
     const again = await store.save("OrderSaga", { ...saved, status: "paid" });
     assert(again.metadata.version === 1, codec + ": save returns version 1");
     await expectConflict(store.save("OrderSaga", saved), codec + " stale save");
@@ -196,5 +208,205 @@ JSON
   log "(c) tsc --noEmit, moduleResolution $resolution"
   "$TSC" --noEmit -p "tsconfig.$resolution.json" || fail "TypeScript check against the packed declarations (moduleResolution $resolution)"
 done
+
+# ---- 6. (d) without @saga-bus/core ----------------------------------------------
+# The store looks for @saga-bus/core on its first use; an application without it
+# must get the store's own errors and nothing else may change. Used as saga-bus
+# uses a store: no initialize() call.
+CLOSED_PORT="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+export PACK_TEST_CLOSED_PORT="$CLOSED_PORT"
+# Shared by (d), (e) and (f): helpers, and a store whose Redis is a closed port.
+COMMON='
+const assert = (cond, msg) => { if (!cond) throw new Error("assertion failed: " + msg); };
+async function rejection(promise, what) {
+  try { await promise; } catch (error) { return error; }
+  throw new Error(what + ": expected a rejection, the call succeeded");
+}
+function busState(sagaId, version) {
+  const at = new Date("2026-01-02T03:04:05.678Z");
+  // saga-bus state: top-level fields are user data, named like the seed shape'"'"'s own on purpose.
+  return { correlationId: "not-the-bus-one", status: "completed", id: "user-id", version: 99,
+           metadata: { sagaId, version, createdAt: at, updatedAt: at, isCompleted: false } };
+}
+const redisAt = (port, keyPrefix) => new RedisSagaStore({ connection: { host: "127.0.0.1", port }, keyPrefix });
+const redisDown = () => new RedisSagaStore({
+  connection: { host: "127.0.0.1", port: Number(process.env.PACK_TEST_CLOSED_PORT), maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null },
+  maxRetries: 0,
+});
+/** A stale update and an insert that loses the race for a correlation id, on one store. */
+async function provoke(store, tag) {
+  await store.insert("OrderSaga", "order-" + tag, busState("s-" + tag, 0));
+  await store.update("OrderSaga", busState("s-" + tag, 1), 0);
+  const conflict = await rejection(store.update("OrderSaga", busState("s-" + tag, 1), 0), tag + " stale update");
+  const raced = await rejection(store.insert("OrderSaga", "order-" + tag, busState("s-" + tag + "-other", 0)), tag + " duplicate insert");
+  const kept = await store.getByCorrelationId("OrderSaga", "order-" + tag);
+  assert(kept && kept.metadata.version === 1 && kept.metadata.sagaId === "s-" + tag, tag + ": the saga is intact after both failures");
+  return { conflict, raced };
+}
+/** What the first call on a store whose Redis is down rejects with. */
+async function unavailable() {
+  const store = redisDown();
+  try { return await rejection(store.getByCorrelationId("OrderSaga", "order-down"), "store on a closed port"); }
+  finally { await store.close(); }
+}
+function expectStoreErrors({ conflict, raced }, down, what) {
+  assert(conflict instanceof ConcurrencyError && conflict.code === "SAGA_CONFLICT", what + ": stale update gave " + conflict);
+  assert(conflict.expectedVersion === 0 && conflict.actualVersion === 1, what + ": conflict versions");
+  assert(raced instanceof SagaAlreadyExistsError && raced.code === "SAGA_ALREADY_EXISTS", what + ": duplicate insert gave " + raced);
+  assert(down instanceof RedisUnavailableError && down.code === "REDIS_UNAVAILABLE", what + ": closed port gave " + down);
+}
+'
+NO_CORE_BODY='
+async function main() {
+  // The premise: this application has no @saga-bus/core.
+  const missing = await rejection(loadCore(), "loading @saga-bus/core");
+  assert(missing.code === "ERR_MODULE_NOT_FOUND" || missing.code === "MODULE_NOT_FOUND", "@saga-bus/core should be absent, got " + missing);
+  const memory = new InMemorySagaStore();
+  const redis = redisAt(Number(process.env.PACK_TEST_REDIS_PORT), "pack-nocore-" + flavour + ":");
+  const down = await unavailable();
+  for (const [name, store] of [["memory", memory], ["redis", redis]]) {
+    const errors = await provoke(store, name);
+    expectStoreErrors(errors, down, flavour + " " + name);
+    for (const error of [errors.conflict, errors.raced, down]) {
+      // Built by the store'"'"'s class itself, on nothing else (no bundled or leftover copy of core'"'"'s classes).
+      assert(error instanceof SagaStoreError && Object.getPrototypeOf(error) === error.constructor.prototype, name + ": " + error.name + " is a plain store error");
+    }
+    await store.close();
+  }
+  console.log("[pack-test] " + flavour + " without @saga-bus/core: OK (store errors only; memory + redis)");
+}
+main().catch((error) => { console.error("[pack-test] " + flavour + " without @saga-bus/core FAILED:", error); process.exit(1); });
+'
+STORE_NAMES='RedisSagaStore, InMemorySagaStore, ConcurrencyError, SagaAlreadyExistsError, RedisUnavailableError, SagaStoreError'
+{
+  echo "import { $STORE_NAMES } from \"@saga-bus/store-redis\";"
+  echo 'const flavour = "esm";'
+  echo 'const loadCore = () => import("@saga-bus/core");'
+  echo "$COMMON"
+  echo "$NO_CORE_BODY"
+} > no-core-esm.mjs
+{
+  echo '"use strict";'
+  echo "const { $STORE_NAMES } = require(\"@saga-bus/store-redis\");"
+  echo 'const flavour = "cjs";'
+  echo 'const loadCore = async () => require("@saga-bus/core");'
+  echo "$COMMON"
+  echo "$NO_CORE_BODY"
+} > no-core-cjs.cjs
+log "(d) without @saga-bus/core: ESM"
+node no-core-esm.mjs || fail "(d) ESM without @saga-bus/core"
+log "(d) without @saga-bus/core: CommonJS"
+node no-core-cjs.cjs || fail "(d) CommonJS without @saga-bus/core"
+
+# ---- 7. (e) with @saga-bus/core, npm layout ---------------------------------------
+# The stand-in ships separate ESM and CJS builds with their own classes, as the
+# real core does. Each script gets `core` through its own module system and
+# `otherCore` through the other one: the store's errors must be instances of
+# the first (its ESM build loads core's ESM build, its CJS build core's CJS build).
+(cd "$ROOT/test/fixtures/saga-bus-core" && npm pack --silent --pack-destination "$WORK/pack" >/dev/null)
+CORE_TARBALL="$(ls "$WORK"/pack/saga-bus-core-*.tgz)"
+WITH_CORE_BODY='
+const ctx = { envelope: { id: "m-1", type: "OrderPaid" }, sagaName: "OrderSaga", correlationId: "order-1", metadata: {} };
+async function main() {
+  const otherCore = await loadOtherCore();
+  assert(otherCore.ConcurrencyError !== core.ConcurrencyError && otherCore.TransientError !== core.TransientError,
+    "import and require must give the two builds of @saga-bus/core (else these checks cannot tell them apart)");
+  const handler = new core.DefaultErrorHandler();
+  const isBus = async (error, busClass, what) => {
+    assert(error instanceof core[busClass], what + ": not instanceof the " + flavour + " build'"'"'s " + busClass + " (" + error + ")");
+    assert(!(error instanceof otherCore[busClass]), what + ": instanceof the other build'"'"'s " + busClass);
+    const decision = await handler.handle(error, ctx);
+    assert(decision === "retry", what + ": DefaultErrorHandler says " + decision + ", not retry");
+  };
+  const memory = new InMemorySagaStore();
+  const redis = redisAt(Number(process.env.PACK_TEST_REDIS_PORT), "pack-core-" + layout + "-" + flavour + ":");
+  const down = await unavailable();
+  await isBus(down, "TransientError", "REDIS_UNAVAILABLE");
+  for (const [name, store] of [["memory", memory], ["redis", redis]]) {
+    const errors = await provoke(store, name);
+    expectStoreErrors(errors, down, flavour + " " + name);
+    await isBus(errors.conflict, "ConcurrencyError", name + " stale update");
+    await isBus(errors.raced, "ConcurrencyError", name + " duplicate insert");
+    await store.close();
+  }
+  console.log("[pack-test] " + layout + " " + flavour + " with @saga-bus/core: OK (conflict, lost insert, REDIS_UNAVAILABLE are the " + flavour + " build'"'"'s classes; memory + redis)");
+}
+main().catch((error) => { console.error("[pack-test] " + layout + " " + flavour + " with @saga-bus/core FAILED:", error); process.exit(1); });
+'
+# write_core_scripts <dir> <layout>: the ESM and CJS scripts of (e)/(f) in <dir>.
+write_core_scripts() {
+  {
+    echo "import { $STORE_NAMES } from \"@saga-bus/store-redis\";"
+    echo 'import * as core from "@saga-bus/core";'
+    echo 'import { createRequire } from "node:module";'
+    echo "const flavour = \"esm\", layout = \"$2\";"
+    echo 'const loadOtherCore = async () => createRequire(import.meta.url)("@saga-bus/core");'
+    echo "$COMMON"
+    echo "$WITH_CORE_BODY"
+  } > "$1/core-esm.mjs"
+  {
+    echo '"use strict";'
+    echo "const { $STORE_NAMES } = require(\"@saga-bus/store-redis\");"
+    echo 'const core = require("@saga-bus/core");'
+    echo "const flavour = \"cjs\", layout = \"$2\";"
+    echo 'const loadOtherCore = () => import("@saga-bus/core");'
+    echo "$COMMON"
+    echo "$WITH_CORE_BODY"
+  } > "$1/core-cjs.cjs"
+}
+# check_core_layout <dir> <layout>: where core and the store ended up, and what the store resolves.
+check_core_layout() {
+  local dir="$1" version resolved
+  # (core exports no ./package.json subpath, like the real one: read the file)
+  version="$(cd "$dir" && node -p 'require("./node_modules/@saga-bus/core/package.json").description' 2>/dev/null || true)"
+  [[ "$version" == *stand-in* ]] || fail "$2: @saga-bus/core is not the stand-in (description '$version')"
+  [[ "$(realpath "$dir/node_modules/@saga-bus/core")" == "$dir/node_modules/"* ]] || fail "$2: @saga-bus/core is not a copy inside node_modules"
+  # The module the store's own require() finds, from where the store really lives.
+  resolved="$(cd "$dir" && node -e 'const fs=require("fs"),path=require("path");
+    const store=fs.realpathSync("node_modules/@saga-bus/store-redis");
+    console.log(require("module").createRequire(path.join(store,"package.json")).resolve("@saga-bus/core"))')" \
+    || fail "$2: @saga-bus/core cannot be resolved from the installed store"
+  log "$2: store at $(realpath --relative-to="$dir" "$dir/node_modules/@saga-bus/store-redis"), resolves core to ${resolved#"$dir/"}"
+}
+
+mkdir -p "$WORK/app-core"
+cd "$WORK/app-core"
+echo '{ "name": "saga-store-pack-test-core", "version": "0.0.0", "private": true }' > package.json
+log "(e) npm install $(basename "$TARBALL") $(basename "$CORE_TARBALL") ioredis@$IOREDIS_VERSION"
+npm install --no-audit --no-fund --prefer-offline --loglevel=error "$TARBALL" "$CORE_TARBALL" "ioredis@$IOREDIS_VERSION"
+[[ -d node_modules/@saga-bus/core && ! -L node_modules/@saga-bus/core ]] || fail "(e) npm did not install @saga-bus/core as a copy"
+check_core_layout "$WORK/app-core" "(e) npm"
+write_core_scripts "$WORK/app-core" npm
+log "(e) npm layout: ESM"
+node core-esm.mjs || fail "(e) ESM with @saga-bus/core (npm layout)"
+log "(e) npm layout: CommonJS"
+node core-cjs.cjs || fail "(e) CommonJS with @saga-bus/core (npm layout)"
+
+# ---- 8. (f) with @saga-bus/core, pnpm layout --------------------------------------
+# pnpm 10 supports Node >= 18.12 (`npm view pnpm@10 engines`); pnpm 11 needs Node >= 22.13.
+PNPM_MAJOR="${PACK_TEST_PNPM:-10}"
+mkdir -p "$WORK/app-pnpm"
+cd "$WORK/app-pnpm"
+cat > package.json <<JSON
+{
+  "name": "saga-store-pack-test-pnpm", "version": "0.0.0", "private": true,
+  "dependencies": {
+    "@saga-bus/store-redis": "file:$TARBALL",
+    "@saga-bus/core": "file:$CORE_TARBALL",
+    "ioredis": "$IOREDIS_VERSION"
+  }
+}
+JSON
+log "(f) npx pnpm@$PNPM_MAJOR install (pnpm $(npx --yes "pnpm@$PNPM_MAJOR" --version 2>/dev/null || echo '?'))"
+npx --yes "pnpm@$PNPM_MAJOR" install --no-frozen-lockfile --prefer-offline --reporter=append-only --config.update-notifier=false \
+  || fail "(f) pnpm@$PNPM_MAJOR could not be fetched or could not install: the pnpm layout was NOT checked"
+[[ -d node_modules/.pnpm && -L node_modules/@saga-bus/store-redis ]] || fail "(f) not a pnpm layout (no node_modules/.pnpm, or the store is not linked from it)"
+[[ "$(realpath node_modules/@saga-bus/store-redis)" == "$WORK/app-pnpm/node_modules/.pnpm/"* ]] || fail "(f) the store does not live in node_modules/.pnpm"
+check_core_layout "$WORK/app-pnpm" "(f) pnpm"
+write_core_scripts "$WORK/app-pnpm" pnpm
+log "(f) pnpm layout: ESM"
+node core-esm.mjs || fail "(f) ESM with @saga-bus/core (pnpm layout)"
+log "(f) pnpm layout: CommonJS"
+node core-cjs.cjs || fail "(f) CommonJS with @saga-bus/core (pnpm layout)"
 
 log "all checks passed"

@@ -17,9 +17,9 @@ let loading: Promise<void> | undefined;
 
 /** Look for `@saga-bus/core` once per process; never fails. */
 export function loadSagaBusErrors(): Promise<void> {
-  loading ??= import("@saga-bus/core").then(
-    (core: Record<string, unknown>) => {
-      const { ConcurrencyError, TransientError } = core;
+  loading ??= loadCore().then(
+    (core) => {
+      const { ConcurrencyError, TransientError } = (core ?? {}) as Record<string, unknown>;
       if (typeof ConcurrencyError === "function" && typeof TransientError === "function") {
         classes = { conflict: ConcurrencyError as ErrorClass, transient: TransientError as ErrorClass };
       }
@@ -27,6 +27,21 @@ export function loadSagaBusErrors(): Promise<void> {
     () => undefined,
   );
   return loading;
+}
+
+/** Set by the build (tsup.config.ts): true in the CommonJS build, false in the ESM one; absent when run from source. */
+declare const BUILT_AS_COMMONJS: boolean | undefined;
+
+/** The bundler keeps `import()` as it is in the CommonJS build, which would load core's ESM build there: require it. */
+function loadCore(): Promise<unknown> {
+  if (typeof BUILT_AS_COMMONJS === "boolean" && BUILT_AS_COMMONJS) {
+    try {
+      return Promise.resolve(require("@saga-bus/core"));
+    } catch {
+      return Promise.resolve(undefined);
+    }
+  }
+  return import("@saga-bus/core");
 }
 
 /** Core's class for a kind of failure, once loadSagaBusErrors() found core. */
