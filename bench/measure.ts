@@ -3,6 +3,8 @@
  * async workers sharing one counter, each op timed with process.hrtime.bigint.
  * A cell runs "ours" and its raw baseline in alternating chunks (ABBA order),
  * so drift (GC, server memory growth, CPU frequency) hits both sides alike.
+ * Node CPU per operation (process.cpuUsage, user + system, over the measured
+ * chunks) is recorded beside throughput: it is far steadier under machine load.
  */
 
 /** One operation; `i` is unique per side within a cell, `worker` is 0..concurrency-1. */
@@ -13,12 +15,15 @@ export interface SideResult {
   opsPerSec: number;
   p50us: number;
   p99us: number;
+  /** Node CPU time (user + system) per measured operation, in microseconds. */
+  cpuUsPerOp: number;
 }
 
 class Recorder {
   readonly latenciesUs: Float64Array;
   count = 0;
   elapsedNs = 0n;
+  cpuUs = 0;
 
   constructor(capacity: number) {
     this.latenciesUs = new Float64Array(capacity);
@@ -32,6 +37,7 @@ class Recorder {
       opsPerSec: seconds > 0 ? this.count / seconds : 0,
       p50us: percentile(sorted, 0.5),
       p99us: percentile(sorted, 0.99),
+      cpuUsPerOp: this.count > 0 ? this.cpuUs / this.count : 0,
     };
   }
 }
@@ -55,10 +61,15 @@ async function runChunk(concurrency: number, count: number, firstIndex: number, 
     }
   };
   const started = process.hrtime.bigint();
+  const cpuBefore = process.cpuUsage();
   const workers: Promise<void>[] = [];
   for (let w = 0; w < concurrency; w++) workers.push(worker(w));
   await Promise.all(workers);
-  if (recorder) recorder.elapsedNs += process.hrtime.bigint() - started;
+  if (recorder) {
+    const cpu = process.cpuUsage(cpuBefore);
+    recorder.cpuUs += cpu.user + cpu.system;
+    recorder.elapsedNs += process.hrtime.bigint() - started;
+  }
 }
 
 export interface CellPlan {

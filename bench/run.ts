@@ -42,6 +42,9 @@ export interface Row {
   baselineOp: "SET" | "GET";
   baselineOpsPerSec: number;
   ratio: number;
+  /** Node CPU per operation, µs (process.cpuUsage ÷ operations): steadier than throughput under load. */
+  cpuUsPerOp: number;
+  baselineCpuUsPerOp: number;
 }
 
 interface HumanRow extends Row {
@@ -197,12 +200,14 @@ async function benchCodec(redis: Redis | Cluster, runPrefix: string, codec: Code
           baselineOp: BASELINE[opName],
           baselineOpsPerSec: Math.round(result.raw.opsPerSec),
           ratio: round(result.ours.opsPerSec / result.raw.opsPerSec, 3),
+          cpuUsPerOp: round(result.ours.cpuUsPerOp, 2),
+          baselineCpuUsPerOp: round(result.raw.cpuUsPerOp, 2),
           baselineP50us: round(result.raw.p50us, 1),
           baselineP99us: round(result.raw.p99us, 1),
         };
         rows.push(row);
         log(
-          `  ${codec.padEnd(9)} c=${String(concurrency).padEnd(2)} ${opName.padEnd(19)} ${fmtInt(row.opsPerSec).padStart(7)} ops/s vs raw ${row.baselineOp} ${fmtInt(row.baselineOpsPerSec).padStart(7)}  ratio ${row.ratio.toFixed(2)}`,
+          `  ${codec.padEnd(9)} c=${String(concurrency).padEnd(2)} ${opName.padEnd(19)} ${fmtInt(row.opsPerSec).padStart(7)} ops/s vs raw ${row.baselineOp} ${fmtInt(row.baselineOpsPerSec).padStart(7)}  ratio ${row.ratio.toFixed(2)}  cpu ${row.cpuUsPerOp.toFixed(1)} vs ${row.baselineCpuUsPerOp.toFixed(1)} µs/op`,
         );
       }
     }
