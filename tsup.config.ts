@@ -1,5 +1,18 @@
-import { cpSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "tsup";
+
+/** src/lua, the single source of truth for the server-side scripts. */
+export const LUA_DIR = fileURLToPath(new URL("./src/lua/", import.meta.url));
+
+/** Every src/lua/*.lua file, name (without .lua) → source, in name order: what the build writes into dist/. */
+export function luaSources(dir: string = LUA_DIR): Record<string, string> {
+  const sources: Record<string, string> = {};
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".lua")).sort()) {
+    sources[file.slice(0, -".lua".length)] = readFileSync(`${dir}/${file}`, "utf8");
+  }
+  return sources;
+}
 
 export default defineConfig({
   entry: { index: "src/index.ts" },
@@ -8,16 +21,22 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   target: "node20",
-  // import.meta.url in CommonJS, to find the .lua files next to the bundle.
+  // Nothing in dist/ uses import.meta.url; src/lua-script.ts's source-only fallback (dropped
+  // from the build, see dropLabels) still names it, and esbuild warns about it in CommonJS without this.
   shims: true,
   // @saga-bus/core is the application's (the tests install a stand-in as a devDependency):
   // never bundled, or the store would make errors of its own copy of core's classes.
   external: ["ioredis", "@saga-bus/core"],
-  // src/saga-bus-errors.ts loads core the way this build's own module system does.
   esbuildOptions(options, { format }) {
-    options.define = { ...options.define, BUILT_AS_COMMONJS: String(format === "cjs") };
-  },
-  async onSuccess() {
-    cpSync("src/lua", "dist/lua", { recursive: true });
+    options.define = {
+      ...options.define,
+      // src/saga-bus-errors.ts loads core the way this build's own module system does.
+      BUILT_AS_COMMONJS: String(format === "cjs"),
+      // src/lua-script.ts: the Lua scripts are part of the built JavaScript, so an application
+      // may bundle dist/ into one file; nothing is read from disk at run time.
+      BUILT_LUA_SOURCES: JSON.stringify(luaSources()),
+    };
+    // src/lua-script.ts: the statement that reads src/lua/*.lua when run from source.
+    options.dropLabels = [...(options.dropLabels ?? []), "FROM_SOURCE"];
   },
 });

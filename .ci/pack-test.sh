@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Pack test: install the package exactly as a user would (the `npm pack`
-# tarball, plus its peer ioredis) into a scratch project outside the repo, then
+# tarball, plus its peers ioredis and zod) into a scratch project outside the repo, then
 #   (a) ESM:        import { RedisSagaStore, InMemorySagaStore, ConcurrencyError }
 #   (b) CommonJS:   the same through require()
 #   (c) TypeScript: tsc --noEmit over .mts/.cts files (moduleResolution node16, then bundler)
@@ -9,6 +9,7 @@
 #       copy), npm layout: ESM and CJS each check the store's conflict, lost insert race and
 #       REDIS_UNAVAILABLE against the core build of THEIR module system (import vs require)
 #   (f) the same in a pnpm layout (isolated node_modules/.pnpm), pnpm run through npx
+# Before any install, publint and attw (arethetypeswrong) check the tarball (npx fetches them).
 # (a) and (b) write on the embedded engine and on a throwaway redis-server on a
 # free port, so a file missing from the tarball (dist/lua/*.lua, a .d.ts, the
 # CJS build) fails here. Needs a built dist/ (npm run build), redis-server, and
@@ -41,27 +42,56 @@ TARBALL="$(ls "$WORK"/pack/*.tgz)"
 log "packed $(basename "$TARBALL") ($(du -k "$TARBALL" | cut -f1) KiB):"
 LISTING="$(tar -tzf "$TARBALL")"
 sed 's/^/    /' <<<"$LISTING"
-for f in package/dist/index.js package/dist/index.cjs package/dist/index.d.ts package/dist/index.d.cts package/dist/lua/write.lua; do
+for f in package/dist/index.js package/dist/index.cjs package/dist/index.d.ts package/dist/index.d.cts; do
   grep -qx "$f" <<<"$LISTING" || fail "tarball lacks $f"
+done
+# The Lua scripts are inside the JavaScript (tsup.config.ts), never files next to it.
+WRITE_LUA_LINE='local fingerprint = string.sub(envelope, 21, 28)'
+grep -qF "$WRITE_LUA_LINE" src/lua/write.lua || fail "src/lua/write.lua no longer has the line this test looks for: update WRITE_LUA_LINE"
+! grep -q '^package/dist/.*\.lua$' <<<"$LISTING" || fail "tarball ships .lua files in dist/: the scripts belong inside dist/index.js and dist/index.cjs"
+for f in package/dist/index.js package/dist/index.cjs; do
+  tar -xzOf "$TARBALL" "$f" | grep -F "$WRITE_LUA_LINE" >/dev/null || fail "$f lacks the write script (src/lua/write.lua)"
 done
 # @saga-bus/core must stay the application's: a copy bundled into dist/ (the devDependency
 # stand-in, say) would make the store's errors instances of classes no application has.
 BUNDLED_CORE="$(tar -xzOf "$TARBALL" --wildcards 'package/dist/*.js' 'package/dist/*.cjs' | grep -c 'saga-bus-core\|Test stand-in' || true)"
 ! grep -q 'saga-bus-core' <<<"$LISTING" || fail "tarball ships a saga-bus-core file"
 [[ "$BUNDLED_CORE" == 0 ]] || fail "dist/ bundles a copy of @saga-bus/core (the test stand-in): it must stay external"
+for f in package/LICENSE package/CHANGELOG.md; do
+  grep -qx "$f" <<<"$LISTING" || fail "tarball lacks $f"
+done
+
+# ---- 1b. publint and attw on the tarball ------------------------------------------
+# publint: package.json fields against the files shipped (--strict: warnings fail too).
+# attw: what TypeScript resolves, in every moduleResolution, for import and require.
+# Majors pinned (0.x: the minor is the major); both support Node 20 (`npm view <pkg> engines`:
+# publint 0.3 node >=18, @arethetypeswrong/cli 0.18 node >=20). Run outside the repo, so no
+# repo config (.attw.json, .npmrc) applies.
+PUBLINT_SPEC="publint@${PACK_TEST_PUBLINT:-0.3}"
+ATTW_SPEC="@arethetypeswrong/cli@${PACK_TEST_ATTW:-0.18}"
+log "$PUBLINT_SPEC --strict $(basename "$TARBALL")"
+(cd "$WORK/pack" && npx --yes "$PUBLINT_SPEC" --strict "$TARBALL") || fail "publint reported problems with the tarball"
+log "$ATTW_SPEC $(basename "$TARBALL")"
+(cd "$WORK/pack" && npx --yes "$ATTW_SPEC" --profile strict --format ascii --no-color "$TARBALL") \
+  || fail "attw (arethetypeswrong) reported problems with the tarball's types"
 
 # ---- 2. scratch project ---------------------------------------------------------
 # Same ioredis and @types/node versions as the repo's lockfile (already in npm's cache after npm ci).
 IOREDIS_VERSION="$(node -p 'require("ioredis/package.json").version')"
 TYPES_NODE_VERSION="$(node -p 'require("@types/node/package.json").version')"
+# zod is a peer dependency: every scratch install gets the repo's own version of it.
+ZOD_VERSION="$(node -p 'require("zod/package.json").version')"
 cd "$WORK/app"
 cat > package.json <<'JSON'
 { "name": "saga-store-pack-test", "version": "0.0.0", "private": true }
 JSON
-log "npm install $(basename "$TARBALL") ioredis@$IOREDIS_VERSION @types/node@$TYPES_NODE_VERSION"
+log "npm install $(basename "$TARBALL") ioredis@$IOREDIS_VERSION zod@$ZOD_VERSION @types/node@$TYPES_NODE_VERSION"
 npm install --no-audit --no-fund --prefer-offline --loglevel=error \
-  "$TARBALL" "ioredis@$IOREDIS_VERSION" "@types/node@$TYPES_NODE_VERSION"
-[[ -f node_modules/@saga-bus/store-redis/dist/lua/write.lua ]] || fail "installed package lacks dist/lua/write.lua"
+  "$TARBALL" "ioredis@$IOREDIS_VERSION" "zod@$ZOD_VERSION" "@types/node@$TYPES_NODE_VERSION"
+[[ -z "$(find node_modules/@saga-bus/store-redis/dist -name '*.lua')" ]] || fail "installed package has .lua files in dist/"
+for f in index.js index.cjs; do
+  grep -qF "$WRITE_LUA_LINE" "node_modules/@saga-bus/store-redis/dist/$f" || fail "installed dist/$f lacks the write script (src/lua/write.lua)"
+done
 
 # ---- 3. throwaway redis-server on a free port ----------------------------------
 PORT="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
@@ -372,8 +402,8 @@ check_core_layout() {
 mkdir -p "$WORK/app-core"
 cd "$WORK/app-core"
 echo '{ "name": "saga-store-pack-test-core", "version": "0.0.0", "private": true }' > package.json
-log "(e) npm install $(basename "$TARBALL") $(basename "$CORE_TARBALL") ioredis@$IOREDIS_VERSION"
-npm install --no-audit --no-fund --prefer-offline --loglevel=error "$TARBALL" "$CORE_TARBALL" "ioredis@$IOREDIS_VERSION"
+log "(e) npm install $(basename "$TARBALL") $(basename "$CORE_TARBALL") ioredis@$IOREDIS_VERSION zod@$ZOD_VERSION"
+npm install --no-audit --no-fund --prefer-offline --loglevel=error "$TARBALL" "$CORE_TARBALL" "ioredis@$IOREDIS_VERSION" "zod@$ZOD_VERSION"
 [[ -d node_modules/@saga-bus/core && ! -L node_modules/@saga-bus/core ]] || fail "(e) npm did not install @saga-bus/core as a copy"
 check_core_layout "$WORK/app-core" "(e) npm"
 write_core_scripts "$WORK/app-core" npm
@@ -393,7 +423,8 @@ cat > package.json <<JSON
   "dependencies": {
     "@saga-bus/store-redis": "file:$TARBALL",
     "@saga-bus/core": "file:$CORE_TARBALL",
-    "ioredis": "$IOREDIS_VERSION"
+    "ioredis": "$IOREDIS_VERSION",
+    "zod": "$ZOD_VERSION"
   }
 }
 JSON

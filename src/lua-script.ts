@@ -2,15 +2,31 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 
 /**
- * A server-side script shipped as a real .lua file next to the bundle
- * (src/lua in the repo, dist/lua in the package), called by its SHA.
+ * Set by the build (tsup.config.ts): every src/lua/*.lua file, name → source,
+ * so dist/ carries its scripts inside the JavaScript (an application may bundle
+ * it into one file). Absent when run from source (vitest, tsx), where the .lua
+ * files are read.
+ */
+declare const BUILT_LUA_SOURCES: Readonly<Record<string, string>> | undefined;
+
+function luaSource(name: string): string {
+  // Source runs only: the build drops this labelled statement (tsup.config.ts, dropLabels).
+  FROM_SOURCE: if (typeof BUILT_LUA_SOURCES === "undefined") return readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
+  const source = Object.hasOwn(BUILT_LUA_SOURCES, name) ? BUILT_LUA_SOURCES[name] : undefined;
+  if (source === undefined) throw new Error(`no Lua script "${name}" in this build (src/lua/${name}.lua)`);
+  return source;
+}
+
+/**
+ * A server-side script, written as a real .lua file in src/lua (the single
+ * source of truth) and built into dist/ as a string; called by its SHA.
  */
 export class LuaScript {
   readonly source: string;
   readonly sha: string;
 
   constructor(readonly name: string) {
-    this.source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
+    this.source = luaSource(name);
     this.sha = createHash("sha1").update(this.source).digest("hex");
   }
 }

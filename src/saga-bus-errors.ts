@@ -41,7 +41,8 @@ function loadCore(): Promise<unknown> {
       return Promise.resolve(undefined);
     }
   }
-  return import("@saga-bus/core");
+  // The catch lets a bundler build an application that has no core (esbuild then leaves the import unresolved).
+  return import("@saga-bus/core").catch(() => undefined);
 }
 
 /** Core's class for a kind of failure, once loadSagaBusErrors() found core. */
