@@ -15,8 +15,26 @@ import { createHash, randomBytes } from "node:crypto";
  *   28     ...  payload (codec output, possibly compressed)
  *
  * The Lua scripts read the same offsets; golden tests pin them.
+ *
+ * Plain-JSON write request (writeFormat "0.2.2"): what the store sends to
+ * write.lua and the memory engine when the value to store is a 0.2.2 value
+ * (plain JSON) rather than an envelope. It is never stored: the engine
+ * stores the bytes after the header as they are. Same offsets, so the write
+ * script reads the new value's identity where it reads an envelope's:
+ *
+ *   0      1    magic 0xFD (never a byte of UTF-8 text, never an envelope's first byte)
+ *   1      1    1
+ *   2      1    codec id 1 (json)
+ *   3      1    flags 0
+ *   4      4    schema version the stored JSON is read back as (the registry's legacySchemaVersion, else 1)
+ *   8      4    saga version (the JSON's metadata.version)
+ *   12     8    0xFF x 8: no write token (plain JSON carries none; no UTF-8 text contains 0xFF,
+ *               so retract.lua, which compares stored bytes 12-19 with these, never takes a JSON value back)
+ *   20     8    saga id fingerprint, as in an envelope
+ *   28     ...  the bytes to store (the 0.2.2 JSON text)
  */
 export const ENVELOPE_MAGIC = 0xfe;
+export const PLAIN_REQUEST_MAGIC = 0xfd;
 export const ENVELOPE_FORMAT_VERSION = 1;
 export const HEADER_SIZE = 28;
 export const FLAG_DEFLATE = 0x01;
@@ -97,4 +115,27 @@ export function readHeader(bytes: Buffer): EnvelopeHeader | null {
     schemaVersion: bytes.readUInt32BE(OFFSET.schemaVersion),
     sagaVersion: bytes.readUInt32BE(OFFSET.sagaVersion),
   };
+}
+
+/** Whether a write request carries a plain value (writeFormat "0.2.2") rather than an envelope. */
+export function isPlainRequest(request: Buffer): boolean {
+  return request.length >= HEADER_SIZE && request[0] === PLAIN_REQUEST_MAGIC;
+}
+
+/** The bytes an engine stores for a write request: the envelope itself, or a plain request's payload. */
+export function storedBytesOf(request: Buffer): Buffer {
+  return isPlainRequest(request) ? request.subarray(HEADER_SIZE) : request;
+}
+
+/** Fill the reserved first HEADER_SIZE bytes of `buffer` as a plain-JSON write request header. */
+export function writePlainRequestHeader(buffer: Buffer, header: { schemaVersion: number; sagaVersion: number }, fingerprint: Buffer): Buffer {
+  buffer[OFFSET.magic] = PLAIN_REQUEST_MAGIC;
+  buffer[OFFSET.format] = ENVELOPE_FORMAT_VERSION;
+  buffer[OFFSET.codec] = 1;
+  buffer[OFFSET.flags] = 0;
+  buffer.writeUInt32BE(header.schemaVersion, OFFSET.schemaVersion);
+  buffer.writeUInt32BE(header.sagaVersion, OFFSET.sagaVersion);
+  buffer.fill(0xff, OFFSET.token, OFFSET.token + 8);
+  fingerprint.copy(buffer, OFFSET.fingerprint);
+  return buffer;
 }

@@ -2,7 +2,8 @@ import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { DecodeError, InvalidOptionsError, StateTooLargeError } from "../src/errors";
 import { nonNegativeInteger } from "../src/options";
 import type { SagaCodec } from "./codec";
-import { BUILT_IN_CODECS, type BuiltInCodecName } from "./index";
+import { BUILT_IN_CODECS, jsonCodec, type BuiltInCodecName } from "./index";
+import { LEGACY_WRITE_FORMAT, WRITE_FORMATS, assertLegacyCorrelationId, decodeLegacy, encodeLegacyRequest, type WriteFormat } from "./legacy-json";
 import {
   ENVELOPE_FORMAT_VERSION,
   FLAG_DEFLATE,
@@ -13,7 +14,6 @@ import {
   sagaIdFingerprint,
   writeHeader,
 } from "./envelope";
-import { reviveMetadataDates } from "./saga-dates";
 
 export interface SerializerOptions {
   /** Codec used for writes. Every built-in codec is always readable. */
@@ -22,6 +22,17 @@ export interface SerializerOptions {
   compressAboveBytes?: number;
   /** Largest payload (uncompressed) accepted on write and produced on read. */
   maxStateBytes?: number;
+  /**
+   * What writes produce (default "envelope"). "0.2.2": exactly what
+   * @saga-bus/store-redis 0.2.2 writes (plain JSON, metadata.version carrying
+   * the new version, Dates as ISO strings, same keys and index), so 0.2.2
+   * instances still running can read and update every saga, and a rollback
+   * to 0.2.2 stays possible. Reads accept both forms in either mode. Needs
+   * the json codec (store and every registered saga), no compression, and a
+   * registry whose writeVersions equal its legacySchemaVersion; refused at
+   * construction otherwise. See docs/upgrading-from-0.2.2.md.
+   */
+  writeFormat?: WriteFormat;
 }
 
 export const DEFAULT_COMPRESS_ABOVE_BYTES = 16 * 1024;
@@ -37,6 +48,7 @@ export interface DecodedValue {
 
 export class EnvelopeSerializer {
   readonly writeCodec: SagaCodec;
+  readonly writeFormat: WriteFormat;
   private readonly codecsById = new Map<number, SagaCodec>();
   private readonly compressAboveBytes: number;
   readonly maxStateBytes: number;
@@ -44,7 +56,19 @@ export class EnvelopeSerializer {
   constructor(options: SerializerOptions = {}) {
     for (const codec of Object.values(BUILT_IN_CODECS)) this.codecsById.set(codec.id, codec);
     this.writeCodec = this.resolveCodec(options.codec ?? "json");
-    this.compressAboveBytes = nonNegativeInteger("compressAboveBytes", options.compressAboveBytes ?? DEFAULT_COMPRESS_ABOVE_BYTES);
+    this.writeFormat = options.writeFormat ?? "envelope";
+    if (!WRITE_FORMATS.includes(this.writeFormat)) {
+      throw new InvalidOptionsError(`Unknown writeFormat ${JSON.stringify(this.writeFormat)} (expected ${WRITE_FORMATS.map((f) => `"${f}"`).join(" or ")})`);
+    }
+    const legacy = this.writeFormat === LEGACY_WRITE_FORMAT;
+    if (legacy && this.writeCodec !== jsonCodec) {
+      throw new InvalidOptionsError(`writeFormat "0.2.2" writes plain JSON, which codec "${this.writeCodec.name}" cannot produce: use codec "json" (or leave it out)`);
+    }
+    if (legacy && options.compressAboveBytes !== undefined && options.compressAboveBytes !== 0) {
+      throw new InvalidOptionsError('writeFormat "0.2.2" cannot compress (0.2.2 reads plain JSON only): leave compressAboveBytes out or set it to 0');
+    }
+    // Compression is an envelope flag: a plain value never has it.
+    this.compressAboveBytes = legacy ? 0 : nonNegativeInteger("compressAboveBytes", options.compressAboveBytes ?? DEFAULT_COMPRESS_ABOVE_BYTES);
     this.maxStateBytes = nonNegativeInteger("maxStateBytes", options.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES);
   }
 
@@ -64,12 +88,26 @@ export class EnvelopeSerializer {
     return codec;
   }
 
+  /** Refuses (INVALID_KEY) a correlation id the write format's key layout cannot hold: with "0.2.2", one 0.2.2 would look up elsewhere. */
+  assertWritableCorrelationId(correlationId: string): void {
+    if (this.writeFormat === LEGACY_WRITE_FORMAT) assertLegacyCorrelationId(correlationId);
+  }
+
+  /**
+   * The write request for one value: an envelope, or with writeFormat "0.2.2"
+   * a plain-JSON request (codecs/envelope.ts) whose payload is the 0.2.2 text.
+   */
   encode(
     sagaName: string,
     state: unknown,
     meta: { sagaId: string; sagaVersion: number; schemaVersion: number },
     codec: SagaCodec = this.writeCodec,
   ): Buffer {
+    if (this.writeFormat === LEGACY_WRITE_FORMAT) {
+      // Per-saga codecs other than json are refused at construction (SchemaGate); this guards any other caller.
+      if (codec !== jsonCodec) throw new InvalidOptionsError(`writeFormat "0.2.2" writes plain JSON, not codec "${codec.name}"`);
+      return encodeLegacyRequest(sagaName, state as Record<string, unknown>, meta, this.maxStateBytes);
+    }
     let buffer = codec.encode(state, HEADER_SIZE);
     const payloadSize = buffer.length - HEADER_SIZE;
     if (payloadSize > this.maxStateBytes) throw new StateTooLargeError(sagaName, payloadSize, this.maxStateBytes);
@@ -117,21 +155,6 @@ export class EnvelopeSerializer {
     }
     return { state: asStateObject(key, state), schemaVersion: header.schemaVersion, sagaVersion: header.sagaVersion };
   }
-}
-
-/** A value written by @saga-bus/store-redis 0.2.2: plain JSON with ISO date strings. */
-function decodeLegacy(key: string, bytes: Buffer): Record<string, unknown> {
-  const first = bytes.length > 0 ? bytes[0]! : -1;
-  if (first !== 0x7b /* { */ && first !== 0x20 && first !== 0x0a && first !== 0x0d && first !== 0x09) {
-    throw new DecodeError(key, bytes.length === 0 ? "empty value" : `unknown value format (first byte 0x${first.toString(16)})`);
-  }
-  let state: unknown;
-  try {
-    state = JSON.parse(bytes.toString("utf8"));
-  } catch (error) {
-    throw new DecodeError(key, `legacy JSON value is corrupt: ${(error as Error).message}`, { cause: error });
-  }
-  return asStateObject(key, reviveMetadataDates(state));
 }
 
 function asStateObject(key: string, state: unknown): Record<string, unknown> {

@@ -32,6 +32,11 @@ export interface WriteResult {
 
 export interface WriteRequest {
   key: string;
+  /**
+   * The new value: an envelope, stored as is, or a plain-JSON write request
+   * (writeFormat "0.2.2", codecs/envelope.ts), whose payload is stored and
+   * which carries no write token (never AlreadyWritten).
+   */
   envelope: Buffer;
   /** Stored version the write requires; -1 means the key must not exist. */
   expectedVersion: number;
@@ -76,7 +81,7 @@ export interface SagaBackend {
   deleteIndex(key: string): Promise<void>;
   /** Remove and return a value (GETDEL). */
   takeValue(key: string): Promise<Buffer | null>;
-  /** Delete a value only while it still carries the write token of `envelope` (src/lua/retract.lua). */
+  /** Delete a value only while it still carries the write token of `envelope` (src/lua/retract.lua); never a plain-JSON value. */
   retractValue(key: string, envelope: Buffer): Promise<boolean>;
   /** Delete a value only when it belongs to `sagaId`. */
   deleteValueOf(key: string, sagaId: string): Promise<DeleteStatus>;

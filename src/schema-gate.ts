@@ -2,7 +2,8 @@ import type { DecodedValue, EnvelopeSerializer } from "../codecs/serializer";
 import type { SagaCodec } from "../codecs/codec";
 import type { StepOutcome } from "../migrations/chain";
 import { jsonCodec } from "../codecs/index";
-import { MigrationError, RegistryInvalidError, SchemaValidationError, SchemaVersionAheadError } from "./errors";
+import { LEGACY_WRITE_FORMAT } from "../codecs/legacy-json";
+import { InvalidStateError, MigrationError, RegistryInvalidError, SchemaValidationError, SchemaVersionAheadError } from "./errors";
 import { jsonUnsafeFields } from "./schema-json-compat";
 import type { RegisteredSaga, SagaRegistry } from "./registry";
 import { isSagaBusShaped, readSagaId, type AnySagaState } from "./state-shape";
@@ -26,17 +27,21 @@ export interface PreparedWrite {
  */
 export class SchemaGate {
   private readonly codecs = new Map<string, SagaCodec>();
+  /** writeFormat "0.2.2": values are written at the schema version 0.2.2 values are read as. */
+  private readonly legacyWrites: boolean;
 
   constructor(
     private readonly registry: SagaRegistry<any> | undefined,
     private readonly serializer: EnvelopeSerializer,
   ) {
+    this.legacyWrites = serializer.writeFormat === LEGACY_WRITE_FORMAT;
     const problems: string[] = [];
     for (const name of registry?.names ?? []) {
       const saga = registry!.lookup(name)!;
       if (saga.codec !== undefined) this.codecs.set(name, serializer.resolveCodec(saga.codec));
       const codec = this.codecs.get(name) ?? serializer.writeCodec;
       if (codec === jsonCodec) problems.push(...jsonCodecProblems(saga));
+      if (this.legacyWrites) problems.push(...legacyWriteProblems(saga, codec, registry!.legacySchemaVersion));
     }
     if (problems.length > 0) throw new RegistryInvalidError(problems);
   }
@@ -62,6 +67,15 @@ export class SchemaGate {
     if (!saga) return { stored: state, saved: state, schemaVersion: UNREGISTERED_SCHEMA_VERSION, codec };
     const { chain } = saga;
     const target = schemaVersion ?? chain.writeVersion;
+    if (this.legacyWrites && target !== chain.writeVersion) {
+      // Asked to write at the stored version (a saga already stored above writeVersion): plain JSON is always read
+      // as legacySchemaVersion, so it would claim the wrong version, and a lower one would drop that version's fields.
+      throw new InvalidStateError(
+        sagaName,
+        `saga ${sagaId} is stored at schema version ${target}; writeFormat "0.2.2" writes schema version ${chain.writeVersion} ` +
+          `(legacySchemaVersion) only and does not overwrite newer data: not written. Write it with writeFormat "envelope".`,
+      );
+    }
     const fields = withoutStoreFields(state);
     const latest = chain.parse(fields, chain.latest);
     if (!latest.ok) throw writeFailure(sagaName, sagaId, latest);
@@ -102,6 +116,25 @@ function jsonCodecProblems({ chain }: RegisteredSaga): string[] {
         `use codec "superjson" or "msgpack" (store option, or defineSaga(...).withCodec)`,
     ),
   );
+}
+
+/**
+ * writeFormat "0.2.2" writes plain JSON, which every reader (0.2.2, and this
+ * store) takes as schema version legacySchemaVersion: each saga must write
+ * exactly that version, with the json codec.
+ */
+function legacyWriteProblems({ chain }: RegisteredSaga, codec: SagaCodec, legacySchemaVersion: number): string[] {
+  const problems: string[] = [];
+  if (codec !== jsonCodec) {
+    problems.push(`saga "${chain.name}": writeFormat "0.2.2" writes plain JSON, but the saga's codec is "${codec.name}" (withCodec): use json`);
+  }
+  if (chain.writeVersion !== legacySchemaVersion) {
+    problems.push(
+      `saga "${chain.name}": writeFormat "0.2.2" values are read back as legacySchemaVersion ${legacySchemaVersion}, ` +
+        `but the saga writes schema version ${chain.writeVersion}: set .writeVersion(${legacySchemaVersion}) (with downgrades) or the registry's legacySchemaVersion`,
+    );
+  }
+  return problems;
 }
 
 function upgrade(sagaName: string, key: string, decoded: DecodedValue, { chain }: RegisteredSaga, legacyVersion: number): AnySagaState {

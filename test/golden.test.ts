@@ -365,6 +365,25 @@ describe("header layout of a fresh envelope", () => {
   });
 });
 
+// ---- writeFormat "0.2.2": 0.2.2's bytes, framed for the write script ----------------
+
+describe("writeFormat \"0.2.2\" reproduces legacy-0.2.2.hex (the plain-JSON write request)", () => {
+  it("payload: the fixture to the byte; header: 0xFD, format 1, codec 1, flags 0, schema, saga version, no token (0xFF x 8), fingerprint", () => {
+    const golden = fixture("legacy-0.2.2");
+    const state = new EnvelopeSerializer().decode("golden:legacy", golden).state;
+    const request = new EnvelopeSerializer({ writeFormat: "0.2.2" }).encode("OrderSaga", state, { sagaId: SAGA_ID, sagaVersion: 4, schemaVersion: 1 });
+    expect(request.subarray(HEADER_SIZE).equals(golden)).toBe(true);
+    expect([...request.subarray(0, 4)]).toEqual([0xfd, 1, 1, 0]);
+    expect(request.readUInt32BE(OFFSET.schemaVersion)).toBe(1);
+    expect(request.readUInt32BE(OFFSET.sagaVersion)).toBe(4);
+    expect(request.subarray(OFFSET.token, OFFSET.token + 8).equals(Buffer.alloc(8, 0xff))).toBe(true);
+    expect(request.subarray(OFFSET.fingerprint, HEADER_SIZE).equals(fingerprint(SAGA_ID))).toBe(true);
+    // The version it is written as is the one in the JSON: 0.2.2 has nowhere else to read it.
+    const next = new EnvelopeSerializer({ writeFormat: "0.2.2" }).encode("OrderSaga", state, { sagaId: SAGA_ID, sagaVersion: 5, schemaVersion: 1 });
+    expect(next.subarray(HEADER_SIZE).toString("utf8")).toBe(golden.toString("utf8").replace('"version":4', '"version":5'));
+  });
+});
+
 // ---- the store reads golden values as they sit in the engine ------------------------
 
 describe("the store reads golden values (embedded engine holding the exact bytes)", () => {

@@ -83,6 +83,15 @@ describe("values written by 0.2.2", () => {
     expect((await store.getById("OrderSaga", "saga-legacy"))!.metadata.version).toBe(5);
   });
 
+  it('with writeFormat "0.2.2" an update keeps it a 0.2.2 value: the same JSON form, the new version in metadata.version', async () => {
+    const { store, redis, valueKey, indexKey, state } = await openWithLegacy({ writeFormat: "0.2.2" });
+    const loaded = (await store.getById("OrderSaga", "saga-legacy"))!;
+    await store.update("OrderSaga", { ...loaded, paid: true, metadata: { ...loaded.metadata, version: 4 } }, 3);
+    expect(await redis.get(valueKey)).toBe(legacyJson({ ...state, paid: true, metadata: { ...state.metadata, version: 4 } }));
+    expect(await redis.get(indexKey)).toBe("order-legacy");
+    expect((await store.getByCorrelationId("OrderSaga", "order-legacy"))!.metadata.version).toBe(4);
+  });
+
   it("a wrong expectedVersion is a ConcurrencyError with the real stored version, and the 0.2.2 bytes stay", async () => {
     const { store, redis, valueKey, json } = await openWithLegacy();
     const loaded = (await store.getById("OrderSaga", "saga-legacy"))!;

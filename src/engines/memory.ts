@@ -1,6 +1,6 @@
 import { DeleteStatus, WriteStatus, type SagaBackend, type WriteRequest, type WriteResult } from "../backend";
 import { escapeCorrelationId } from "../keys";
-import { ENVELOPE_FORMAT_VERSION, HEADER_SIZE, KNOWN_FLAGS, OFFSET, isEnvelope, sagaIdFingerprint } from "../../codecs/envelope";
+import { ENVELOPE_FORMAT_VERSION, HEADER_SIZE, KNOWN_FLAGS, OFFSET, isEnvelope, isPlainRequest, sagaIdFingerprint, storedBytesOf } from "../../codecs/envelope";
 
 interface Entry {
   bytes: Buffer;
@@ -64,7 +64,9 @@ export class MemoryBackend implements SagaBackend {
 
   private compareAndSet({ key, envelope, expectedVersion, ttlMs }: WriteRequest): WriteResult {
     const entry = this.live(key);
-    const store = () => this.entries.set(key, { bytes: Buffer.from(envelope), expiresAt: ttlMs > 0 ? Date.now() + ttlMs : 0 });
+    // An envelope is stored as is; a plain-JSON request (writeFormat "0.2.2") stores its payload and carries no token.
+    const plain = isPlainRequest(envelope);
+    const store = () => this.entries.set(key, { bytes: Buffer.from(storedBytesOf(envelope)), expiresAt: ttlMs > 0 ? Date.now() + ttlMs : 0 });
     if (!entry) {
       if (expectedVersion !== -1) return result(WriteStatus.NotFound, 0, 0, -2);
       store();
@@ -74,7 +76,7 @@ export class MemoryBackend implements SagaBackend {
     const stored = identityOf(entry.bytes);
     if (!stored) return result(WriteStatus.Unreadable, 0, 0, previousTtlMs);
     const { version, schemaVersion } = stored;
-    if (stored.token?.equals(envelope.subarray(OFFSET.token, OFFSET.token + 8))) {
+    if (!plain && stored.token?.equals(envelope.subarray(OFFSET.token, OFFSET.token + 8))) {
       return result(WriteStatus.AlreadyWritten, version, schemaVersion, previousTtlMs);
     }
     if (expectedVersion === -1) return result(WriteStatus.Exists, version, schemaVersion, previousTtlMs);

@@ -11,6 +11,15 @@
   metadata.sagaId makes it saga-bus-shaped (id and version from metadata),
   else id and version are its top-level fields.
 
+  The new value (ARGV[2]) is an envelope, or a plain-JSON write request
+  (writeFormat "0.2.2"; codecs/envelope.ts): byte 1 is 0xFD, the same header
+  offsets carry its schema version, saga version and saga id fingerprint,
+  bytes 13-20 hold no write token, and the bytes from 29 on are what is
+  stored (0.2.2's JSON, as is). A plain request is never recognised as
+  "already written": without a token, stored bytes equal to ours could be
+  another writer's identical state, so it gets the ordinary checks (the
+  store reports a conflict seen after a lost reply as WRITE_OUTCOME_UNKNOWN).
+
   Input:
     KEYS[1]  value key
     KEYS[2]  optional, standalone server only (same node, never on a Cluster):
@@ -18,7 +27,7 @@
              with the value's TTL ("set", inserts), or given the value's expiry
              if it points at ARGV[4] ("refresh", updates)
     ARGV[1]  expected stored saga version; -1 = the key must not exist
-    ARGV[2]  new envelope
+    ARGV[2]  new envelope, or plain-JSON write request
     ARGV[3]  TTL in milliseconds; 0 = no expiry (an existing TTL is removed)
     ARGV[4]  with KEYS[2]: the correlation id the index points at
     ARGV[5]  with KEYS[2]: "set" or "refresh"
@@ -31,7 +40,8 @@
   Output: { status, storedVersion, storedSchemaVersion, previousPttl [, existingCorrelationId] }
     status  1  written
             2  already written: the stored value carries this envelope's write token
-               (our own write landed and its reply was lost; nothing is written again)
+               (our own write landed and its reply was lost; nothing is written again);
+               never for a plain request
             0  conflict: stored version differs from ARGV[1]
            -1  not found: ARGV[1] >= 0 and the key is missing
            -2  exists: ARGV[1] = -1 and the key holds another write
@@ -49,6 +59,9 @@ local expected = tonumber(ARGV[1])
 local envelope = ARGV[2]
 local ttl = tonumber(ARGV[3])
 local fingerprint = string.sub(envelope, 21, 28)
+local plain = string.byte(envelope, 1) == 253
+local value = envelope
+if plain then value = string.sub(envelope, 29) end
 
 local function u32(s, at)
   local a, b, c, d = string.byte(s, at, at + 3)
@@ -128,14 +141,14 @@ if stored == nil then
     local existing = liveElsewhere()
     if existing then return { -6, 0, 0, -2, existing } end
   end
-  set(key, envelope)
+  set(key, value)
   storeIndex()
   return { 1, 0, 0, -2 }
 end
 
 pttl = redis.call("PTTL", key)
 if stored == false then return { -5, 0, 0, pttl } end
-if stored.token == string.sub(envelope, 13, 20) then
+if not plain and stored.token == string.sub(envelope, 13, 20) then
   storeIndex()
   return { 2, stored.version, stored.schema, pttl }
 end
@@ -143,6 +156,6 @@ if expected == -1 then return { -2, stored.version, stored.schema, pttl } end
 if not stored.sameSaga then return { -4, stored.version, stored.schema, pttl } end
 if stored.schema > u32(envelope, 5) then return { -3, stored.version, stored.schema, pttl } end
 if stored.version ~= expected then return { 0, stored.version, stored.schema, pttl } end
-set(key, envelope)
+set(key, value)
 storeIndex()
 return { 1, stored.version, stored.schema, pttl }
