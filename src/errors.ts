@@ -16,6 +16,7 @@ export type SagaStoreErrorCode =
   | "STORE_CLOSED"
   | "REDIS_UNAVAILABLE"
   | "REDIS_COMMAND_FAILED"
+  | "REDIS_AUTH_FAILED"
   | "REDIS_OUT_OF_MEMORY"
   | "AMBIGUOUS_ID"
   | "WRITE_OUTCOME_UNKNOWN"
@@ -248,6 +249,21 @@ export class RedisOutOfMemoryError extends SagaStoreError {
     options: { cause: unknown },
   ) {
     super(`Redis is out of memory (maxmemory reached) and refused ${operation}${key ? ` on "${key}"` : ""}`, options);
+  }
+}
+
+/**
+ * Redis refused the credentials (WRONGPASS, NOAUTH), on a standalone server
+ * and on a Cluster alike. Not retryable: fix the password or user.
+ */
+export class RedisAuthError extends SagaStoreError {
+  readonly code = "REDIS_AUTH_FAILED" as const;
+  constructor(
+    readonly operation: string,
+    readonly key: string | undefined,
+    options: { cause: unknown },
+  ) {
+    super(`Redis refused the credentials during ${operation}: ${(options.cause as Error)?.message ?? options.cause}`, options);
   }
 }
 

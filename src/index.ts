@@ -1,4 +1,4 @@
-export { RedisSagaStore, type RedisSagaStoreOptions } from "./redis-store";
+export { RedisSagaStore, HASH_TAG_WARNING, type RedisSagaStoreOptions, type RedisConnection } from "./redis-store";
 export { InMemorySagaStore } from "./memory-store";
 export { SagaStore, type SagaStoreOptions } from "./store";
 export {

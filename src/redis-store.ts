@@ -1,7 +1,7 @@
 import { Redis, type Cluster, type RedisOptions } from "ioredis";
 import { RedisBackend, type Durability } from "./engines/redis";
 import { InvalidOptionsError } from "./errors";
-import { SagaStore, type SagaStoreOptions } from "./store";
+import { DEFAULT_START_TIMEOUT_MS, SagaStore, type SagaStoreOptions } from "./store";
 
 /** Where the store's Redis is: a client it is given, or options for one it creates. */
 export type RedisConnection =
@@ -25,17 +25,39 @@ export type RedisSagaStoreOptions<Types = any> = SagaStoreOptions<Types> &
     durability?: Durability;
   };
 
+/** process.emitWarning code for a hash-tagged keyPrefix on a Cluster. */
+export const HASH_TAG_WARNING = "SAGA_STORE_HASH_TAG_PREFIX";
+
 /** The saga store on Redis (standalone or Cluster). */
 export class RedisSagaStore<Types = any> extends SagaStore<Types> {
   constructor(options: RedisSagaStoreOptions<Types>) {
     if (!options?.redis && !options?.connection) {
       throw new InvalidOptionsError("RedisSagaStore needs either `redis` (an ioredis Redis or Cluster) or `connection` (ioredis options)");
     }
+    const redis: unknown = options.redis;
+    if (redis !== undefined && (redis === null || typeof redis !== "object" || typeof (redis as { on?: unknown }).on !== "function")) {
+      throw new InvalidOptionsError(
+        typeof redis === "string"
+          ? "`redis` must be an ioredis client, not a URL: pass `redis: new Redis(url)`, or `connection` options for a client the store creates"
+          : "`redis` must be an ioredis Redis or Cluster client",
+      );
+    }
+    // A hash tag puts every saga in one slot, served by one node. Only warned about: 0.2.2 on a Cluster needed one
+    // (its WATCH/MULTI spans two keys), and a fleet upgrading from it must keep its keys.
+    if ((redis as Cluster | undefined)?.isCluster === true && /\{[^}]*\}/.test(options.keyPrefix ?? "")) {
+      process.emitWarning(
+        `keyPrefix ${JSON.stringify(options.keyPrefix)} holds a hash tag: on a Cluster every saga lives in one slot (one node). ` +
+          "This store needs none; keep it only for keys that 0.2.2 wrote.",
+        { code: HASH_TAG_WARNING },
+      );
+    }
     const durability = options.durability;
     if (durability && (!Number.isSafeInteger(durability.replicas) || durability.replicas < 1 || !Number.isSafeInteger(durability.timeoutMs) || durability.timeoutMs < 1)) {
       throw new InvalidOptionsError("durability needs an integer replicas >= 1 and an integer timeoutMs >= 1");
     }
-    super(options, () => (options.redis ? new RedisBackend(options.redis, false, durability) : new RedisBackend(ownClient(options.connection!), true, durability)));
+    super(options, () =>
+      options.redis ? new RedisBackend(options.redis, false, durability) : new RedisBackend(ownClient(options.connection!, options), true, durability),
+    );
   }
 
   /** The client of the started store (the one it was given, or the one it created), as in 0.2.2; null before the first start and after close(). */
@@ -45,9 +67,21 @@ export class RedisSagaStore<Types = any> extends SagaStore<Types> {
   }
 }
 
-/** A client the store creates: its connection errors reach callers as typed errors on their calls, not as unhandled events. */
-function ownClient(connection: RedisOptions): Redis {
-  const client = new Redis(connection);
+/**
+ * A client the store creates. Connecting gives up within the start bound
+ * (the options given win). Calls are bounded by the store itself, not by
+ * ioredis's commandTimeout, whose timer outlives a command flushed on
+ * disconnect and would keep the process alive. Its connection errors reach
+ * callers as typed errors on their calls, not as unhandled events.
+ */
+function ownClient(connection: RedisOptions, bounds: { startTimeoutMs?: number }): Redis {
+  const startTimeoutMs = bounds.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+  const client = new Redis({
+    ...(startTimeoutMs > 0 ? { connectTimeout: startTimeoutMs } : {}),
+    // ioredis waits this long for a socket that never connected to close before destroying it, holding the process meanwhile.
+    disconnectTimeout: 200,
+    ...connection,
+  });
   client.on("error", () => {});
   return client;
 }

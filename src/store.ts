@@ -18,6 +18,7 @@ import {
 import { KeyLayout, assertSagaName } from "./keys";
 import { nonNegativeInteger } from "./options";
 import type { InputOf, SagaName, SagaRegistry, SeedInputOf, SeedStateOf, StateOf } from "./registry";
+import { beforeDeadline } from "./deadline";
 import { backoffMs, sleep } from "./retry";
 import { SchemaGate } from "./schema-gate";
 import { loadSagaBusErrors } from "./saga-bus-errors";
@@ -36,7 +37,19 @@ export interface SagaStoreOptions<Types = any> extends SerializerOptions {
   maxRetries?: number;
   /** Base delay between those retries in milliseconds, doubled per attempt with jitter (default 100). */
   retryDelayMs?: number;
+  /**
+   * How long a call waits for Redis (default 5000, 0 = no bound): each
+   * round-trip step of a call, its retries included, ends with a typed error
+   * at most this long after it began, whatever the client's own timeouts.
+   * Most calls are one step; findById, delete and a Cluster insert up to three.
+   */
+  operationTimeoutMs?: number;
+  /** How long a start (initialize() or the first call) may take before it fails with REDIS_UNAVAILABLE (default 10000). */
+  startTimeoutMs?: number;
 }
+
+export const DEFAULT_OPERATION_TIMEOUT_MS = 5_000;
+export const DEFAULT_START_TIMEOUT_MS = 10_000;
 
 const CORRELATION_CACHE_SIZE = 50_000;
 
@@ -58,6 +71,8 @@ export class SagaStore<Types = any> {
   private readonly completedTtlMs: number;
   private readonly maxRetries: number;
   private readonly retryDelayMs: number;
+  private readonly operationTimeoutMs: number;
+  private readonly startTimeoutMs: number;
   /** index key -> correlation id; the mapping never changes for a live saga, and every use is verified. */
   private readonly correlationIds = new BoundedCache<string, string>(CORRELATION_CACHE_SIZE);
 
@@ -75,6 +90,8 @@ export class SagaStore<Types = any> {
     this.completedTtlMs = nonNegativeInteger("completedTtlSeconds", options.completedTtlSeconds ?? 0) * 1000;
     this.maxRetries = nonNegativeInteger("maxRetries", options.maxRetries ?? 3);
     this.retryDelayMs = nonNegativeInteger("retryDelayMs", options.retryDelayMs ?? 100);
+    this.operationTimeoutMs = nonNegativeInteger("operationTimeoutMs", options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS) || Infinity;
+    this.startTimeoutMs = nonNegativeInteger("startTimeoutMs", options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS) || Infinity;
   }
 
   /**
@@ -215,6 +232,8 @@ export class SagaStore<Types = any> {
     fn: (state: StateOf<Types, Name>) => InputOf<Types, Name> | Promise<InputOf<Types, Name>>,
   ): Promise<StateOf<Types, Name>> {
     await this.started();
+    // Reloads after conflicts stop at the operation bound too.
+    const deadline = Date.now() + this.operationTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       const current = await this.read(sagaName, correlationId);
       if (!current) throw new SagaNotFoundError(sagaName, undefined, correlationId);
@@ -225,8 +244,9 @@ export class SagaStore<Types = any> {
         const saved = await this.replace(sagaName, sagaId, correlationId, next, loadedVersion);
         return withVersion(saved, loadedVersion + 1) as StateOf<Types, Name>;
       } catch (error) {
-        if (!(error instanceof ConcurrencyError) || attempt >= this.maxRetries) throw error;
-        await sleep(backoffMs(this.retryDelayMs, attempt));
+        const delay = backoffMs(this.retryDelayMs, attempt);
+        if (!(error instanceof ConcurrencyError) || attempt >= this.maxRetries || Date.now() + delay >= deadline) throw error;
+        await sleep(delay);
       }
     }
   }
@@ -336,8 +356,9 @@ export class SagaStore<Types = any> {
     // Before any error can be thrown, so every failure is built on saga-bus's classes where it is installed.
     await loadSagaBusErrors();
     const backend = this.openBackend();
+    const ms = this.startTimeoutMs;
     try {
-      await backend.initialize();
+      await beforeDeadline(backend.initialize(), Date.now() + ms, () => noAnswer("initialize", undefined, false, ms));
       if (this.closed) throw new StoreClosedError();
     } catch (error) {
       await backend.close().catch(() => undefined);
@@ -405,7 +426,7 @@ export class SagaStore<Types = any> {
     const valueKey = this.keys.valueKey(sagaName, correlationId);
     const indexKey = this.keys.indexKey(sagaName, sagaId);
     const ttlMs = this.ttlMsFor(state);
-    const { envelope, saved } = this.encode(sagaName, sagaId, state, version);
+    const { envelope, saved } = this.encode(sagaName, sagaId, correlationId, state, version);
     const backend = this.ready();
     // Where value and index share a node, the write script checks and sets both; on a Cluster the index is claimed after.
     const index = backend.writesIndexWithValue ? { key: indexKey, correlationId, valueKeyPrefix: this.keys.sagaKeyPrefix(sagaName) } : undefined;
@@ -472,14 +493,14 @@ export class SagaStore<Types = any> {
     const together = backend.writesIndexWithValue;
     const index = together ? { key: indexKey, correlationId, refresh: true } : undefined;
     const refreshIndex = !together && ttlMs > 0 ? () => backend.refreshIndex(indexKey, correlationId, ttlMs) : undefined;
-    let { envelope, saved } = this.encode(sagaName, sagaId, state, expectedVersion + 1);
+    let { envelope, saved } = this.encode(sagaName, sagaId, correlationId, state, expectedVersion + 1);
     // A failed index refresh is not reported: the value is what counts, and the next save refreshes the index again.
     let { result, replyLost } = await this.sendWrite(sagaName, sagaId, { key: valueKey, envelope, expectedVersion, ttlMs, index }, refreshIndex);
     const storedSchema = result.storedSchemaVersion;
     if (result.status === WriteStatus.SchemaAhead && storedSchema <= this.schemas.knownVersion(sagaName)) {
       // Mid-rollout: the saga is already at a version this process knows but does not write yet
       // (writeVersion below it). Write at the stored version rather than refuse or lose its fields.
-      ({ envelope, saved } = this.encode(sagaName, sagaId, state, expectedVersion + 1, storedSchema));
+      ({ envelope, saved } = this.encode(sagaName, sagaId, correlationId, state, expectedVersion + 1, storedSchema));
       ({ result, replyLost } = await this.sendWrite(sagaName, sagaId, { key: valueKey, envelope, expectedVersion, ttlMs, index }, refreshIndex));
     }
     const written = result.status === WriteStatus.Written || result.status === WriteStatus.AlreadyWritten;
@@ -497,14 +518,20 @@ export class SagaStore<Types = any> {
     return saved;
   }
 
-  /** Validate (registry), then encode; `saved` is the state the caller gets back. */
+  /**
+   * Validate (registry), then encode; `saved` is the state the caller gets back.
+   * With writeFormat "0.2.2" the result is a plain-JSON write request, and a
+   * correlation id 0.2.2's key layout cannot hold is refused first.
+   */
   private encode(
     sagaName: string,
     sagaId: string,
+    correlationId: string,
     state: AnySagaState,
     sagaVersion: number,
     targetSchemaVersion?: number,
   ): { envelope: Buffer; saved: AnySagaState } {
+    this.serializer.assertWritableCorrelationId(correlationId);
     const { stored, saved, schemaVersion, codec } = this.schemas.prepareWrite(sagaName, sagaId, state, targetSchemaVersion);
     try {
       return { envelope: this.serializer.encode(sagaName, stored, { sagaId, sagaVersion, schemaVersion }, codec), saved };
@@ -529,6 +556,7 @@ export class SagaStore<Types = any> {
   ): Promise<{ result: WriteResult; replyLost: boolean; indexError?: unknown }> {
     const backend = this.ready();
     let replyLost = false;
+    const deadline = Date.now() + this.operationTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       const epoch = backend.connectionEpoch;
       let result: WriteResult;
@@ -536,18 +564,21 @@ export class SagaStore<Types = any> {
       try {
         if (indexWrite) {
           // The index command (another key, maybe another slot) goes out first, in the same round trip.
-          const [index, value] = await Promise.allSettled([indexWrite(), backend.writeValue(request)]);
+          const [index, value] = await Promise.allSettled([this.bounded(indexWrite(), deadline, undefined, true), this.bounded(backend.writeValue(request), deadline, request.key, true)]);
           if (value.status === "rejected") throw value.reason;
           result = value.value;
           if (index.status === "rejected") indexError = index.reason;
         } else {
-          result = await backend.writeValue(request);
+          result = await this.bounded(backend.writeValue(request), deadline, request.key, true);
         }
       } catch (error) {
         if (!(error instanceof RedisUnavailableError)) throw error;
         replyLost ||= error.mayHaveBeenApplied;
-        if (attempt >= this.maxRetries) throw replyLost ? new WriteOutcomeUnknownError(sagaName, sagaId, request.key, { cause: error }) : error;
-        await sleep(backoffMs(this.retryDelayMs, attempt));
+        const delay = backoffMs(this.retryDelayMs, attempt);
+        if (attempt >= this.maxRetries || Date.now() + delay >= deadline) {
+          throw replyLost ? new WriteOutcomeUnknownError(sagaName, sagaId, request.key, { cause: error }) : error;
+        }
+        await sleep(delay);
         continue;
       }
       replyLost ||= backend.connectionEpoch !== epoch;
@@ -606,15 +637,32 @@ export class SagaStore<Types = any> {
     }
   }
 
-  /** Reads and idempotent index commands: retried on transient failures. */
+  /**
+   * Reads and idempotent index commands: retried on transient failures
+   * until maxRetries, or until operationTimeoutMs has passed since the
+   * first attempt (which an unanswered command does not outlast).
+   */
   private async withRetries<T>(run: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.operationTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await run();
+        return await this.bounded(run(), deadline, undefined, false);
       } catch (error) {
-        if (!(error instanceof RedisUnavailableError) || attempt >= this.maxRetries) throw error;
-        await sleep(backoffMs(this.retryDelayMs, attempt));
+        if (!(error instanceof RedisUnavailableError)) throw error;
+        const delay = backoffMs(this.retryDelayMs, attempt);
+        if (attempt >= this.maxRetries || Date.now() + delay >= deadline) throw error;
+        await sleep(delay);
       }
     }
   }
+
+  /** Wait for one command's answer no later than its retry loop's deadline. */
+  private bounded<T>(work: Promise<T>, deadline: number, key: string | undefined, isWrite: boolean): Promise<T> {
+    return beforeDeadline(work, deadline, () => noAnswer(isWrite ? "write" : "read", key, isWrite, this.operationTimeoutMs));
+  }
+}
+
+/** Redis gave no answer in time: retryable, and a write sent may have been applied. */
+function noAnswer(operation: string, key: string | undefined, mayHaveBeenApplied: boolean, ms: number): RedisUnavailableError {
+  return new RedisUnavailableError(operation, key, mayHaveBeenApplied, { cause: new Error(`no answer from Redis within ${ms} ms`) });
 }

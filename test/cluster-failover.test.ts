@@ -223,7 +223,7 @@ async function runScenario(label: string, durability: Durability | undefined, { 
       cluster.signalNode(replicaPort, "SIGSTOP");
       const master = new Redis({ host: "127.0.0.1", port: victimPort });
       try {
-        expect(await master.client("KILL", "TYPE", "replica")).toBe(1);
+        expect(await master.call("CLIENT", "KILL", "TYPE", "replica")).toBe(1);
       } finally {
         master.disconnect();
       }

@@ -6,7 +6,7 @@
  * hand, client ownership) follow in Redis-only describes.
  */
 import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { afterAll, describe, expect, inject, it, vi } from "vitest";
 import { MemoryBackend } from "../src/engines/memory";
 import {
@@ -21,6 +21,7 @@ import {
   SagaStore,
   StoreClosedError,
   RedisUnavailableError,
+  HASH_TAG_WARNING,
   type SagaCodec,
   type SagaStoreOptions,
 } from "../src/index";
@@ -1031,6 +1032,38 @@ describe("Redis only: construction, initialize and close", () => {
     expect(error.message).toMatch(/redis/);
     expect(error.message).toMatch(/connection/);
     expect(() => new RedisSagaStore({ keyPrefix: "x:" } as never)).toThrow(InvalidOptionsError);
+  });
+
+  it("a URL string as `redis` is INVALID_OPTIONS with a hint; a hash-tagged keyPrefix on a Cluster is warned about", async () => {
+    let error: any;
+    try {
+      new RedisSagaStore({ redis: inject("redisUrl") as never });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error.message).toContain("new Redis(url)");
+    const cluster = new Cluster(inject("redisClusterNodes"), { lazyConnect: true });
+    try {
+      const warnings: Array<{ name: string; code?: string; message: string }> = [];
+      const onWarning = (warning: Error & { code?: string }) => warnings.push(warning);
+      process.on("warning", onWarning);
+      try {
+        new RedisSagaStore({ redis: cluster, keyPrefix: "app:" });
+        // On a standalone server a hash tag changes nothing.
+        const redis = new Redis(inject("redisUrl"), { lazyConnect: true });
+        new RedisSagaStore({ redis, keyPrefix: "{app}:" });
+        redis.disconnect();
+        new RedisSagaStore({ redis: cluster, keyPrefix: "{app}:" });
+        await new Promise((resolve) => setImmediate(resolve));
+      } finally {
+        process.off("warning", onWarning);
+      }
+      expect(warnings.map((warning) => warning.code)).toEqual([HASH_TAG_WARNING]);
+      expect(warnings[0]!.message).toContain("one slot");
+    } finally {
+      cluster.disconnect();
+    }
   });
 
   it("a RedisSagaStore used before initialize() starts itself on the first call; concurrent first callers share one start", async () => {

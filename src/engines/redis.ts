@@ -2,6 +2,7 @@ import type { Cluster, Redis } from "ioredis";
 import type { DeleteStatus, SagaBackend, WriteRequest, WriteResult, WriteStatus } from "../backend";
 import { ReplicationTimeoutError, SagaStoreError } from "../errors";
 import { OFFSET } from "../../codecs/envelope";
+import { beforeDeadline } from "../deadline";
 import { LuaScript } from "../lua-script";
 import { toStoreError } from "./redis-errors";
 
@@ -77,7 +78,10 @@ export class RedisBackend implements SagaBackend {
     client.off("-node", this.onConnectionLost);
     client.off("node error", this.onConnectionLost);
     if (isCluster(client)) for (const node of client.nodes()) node.off("close", this.onConnectionLost);
-    if (this.ownsClient) await client.quit().catch(() => client.disconnect());
+    if (!this.ownsClient) return;
+    // QUIT needs a live connection; one still connecting or retrying is simply dropped (no more reconnects).
+    if (client.status === "ready") await beforeDeadline(client.quit(), Date.now() + 1_000, () => new Error("QUIT unanswered")).catch(() => client.disconnect());
+    else client.disconnect();
   }
 
   getValue(key: string): Promise<Buffer | null> {
