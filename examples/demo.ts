@@ -5,21 +5,27 @@
  *   REDIS_URL=redis://127.0.0.1:6379 npm start  # real Redis (RedisSagaStore)
  *
  * Create a saga, update it, provoke a ConcurrencyError, run `modify` from
- * several concurrent callers, read it back by id, and show the bytes each
- * codec stores. On Redis every key lives under a fresh prefix and is deleted
+ * several concurrent callers, read it back by id, show the bytes each codec
+ * stores, and roll out a new schema version across instances of different
+ * code versions. On Redis every key lives under a fresh prefix and is deleted
  * at the end (never FLUSHALL).
+ *
+ * It uses only the public API, so it can be copied into an application. Two
+ * parts need Redis, and on the embedded engine say so instead of faking it:
+ * the public API has no view of an InMemorySagaStore's stored bytes, and
+ * each InMemorySagaStore has its own memory, so instances of different code
+ * versions cannot share one (see section 6).
  */
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { z } from "zod";
-import { EnvelopeSerializer } from "../codecs/serializer";
-import { MemoryBackend } from "../src/engines/memory";
+// Only the package's public entry, as an application imports it. In this repo the name resolves to src/index.ts
+// through tsconfig.json "paths" (tsx and tsc both honour it), so no build is needed.
 import {
   ConcurrencyError,
   ENVELOPE_HEADER_SIZE,
   InMemorySagaStore,
   RedisSagaStore,
-  SagaStore as StoreCore,
   createSagaRegistry,
   defineSaga,
   type BuiltInCodecName,
@@ -27,7 +33,7 @@ import {
   type SagaState,
   type SagaStore,
   type SagaStoreOptions,
-} from "../src/index";
+} from "@saga-bus/store-redis";
 
 const SAGA = "OrderSaga";
 const CODECS: BuiltInCodecName[] = ["json", "superjson", "msgpack"];
@@ -65,7 +71,7 @@ function newOrder(sagaId: string, correlationId: string): OrderState {
   };
 }
 
-/** Header fields of an envelope (codecs/envelope.ts), then a printable preview of its payload. */
+/** Header fields of an envelope (README "Envelope format"), then a printable preview of its payload. */
 function describeEnvelope(bytes: Buffer): string[] {
   const hex = (from: number, to: number) => bytes.subarray(from, to).toString("hex").replace(/(..)(?!$)/g, "$1 ");
   const payload = bytes.subarray(ENVELOPE_HEADER_SIZE, ENVELOPE_HEADER_SIZE + 56);
@@ -140,37 +146,38 @@ async function main(): Promise<void> {
     if (found.counter !== CONCURRENT_CALLERS) throw new Error(`lost update: counter ${found.counter}, expected ${CONCURRENT_CALLERS}`);
     await store.close();
 
-    console.log(`\n5. stored bytes per codec (${redis ? "read back from Redis with GETBUFFER" : "envelopes encoded as the embedded engine stores them"})`);
     // The state as a new saga (no version), so every codec stores the same state at version 0.
     const { version: _loadedAt, ...newMetadata } = found.metadata;
     const sample = { ...found, metadata: newMetadata };
-    const sizes: Partial<Record<BuiltInCodecName, number>> = {};
-    for (const codec of CODECS) {
-      let bytes: Buffer;
-      if (redis) {
+    if (redis) {
+      console.log("\n5. stored bytes per codec (read back from Redis with GETBUFFER)");
+      const sizes: Partial<Record<BuiltInCodecName, number>> = {};
+      for (const codec of CODECS) {
         const codecPrefix = `${prefix}${codec}:`;
-        const codecStore = await open<Record<string, unknown>>({ codec, keyPrefix: codecPrefix });
+        const codecStore = new RedisSagaStore<Record<string, unknown>>({ redis, codec, keyPrefix: codecPrefix });
         await codecStore.insert(SAGA, correlationId, sample);
-        bytes = (await redis.getBuffer(`${codecPrefix}saga:${SAGA}:${correlationId}`))!;
+        // README "Key Structure": {prefix}saga:{sagaName}:{correlationId} holds the envelope.
+        const bytes = (await codecStore.getRedis()!.getBuffer(`${codecPrefix}saga:${SAGA}:${correlationId}`))!;
         await codecStore.close();
-      } else {
-        bytes = new EnvelopeSerializer({ codec }).encode(SAGA, sample, { sagaId, sagaVersion: 0, schemaVersion: 1 });
+        sizes[codec] = bytes.length;
+        console.log(`  ${codec.padEnd(10)} ${String(bytes.length).padStart(4)} bytes (${ENVELOPE_HEADER_SIZE}-byte header + ${bytes.length - ENVELOPE_HEADER_SIZE} payload)`);
+        for (const detail of describeEnvelope(bytes)) console.log(`    ${detail}`);
       }
-      sizes[codec] = bytes.length;
-      console.log(`  ${codec.padEnd(10)} ${String(bytes.length).padStart(4)} bytes (${ENVELOPE_HEADER_SIZE}-byte header + ${bytes.length - ENVELOPE_HEADER_SIZE} payload)`);
-      for (const detail of describeEnvelope(bytes)) console.log(`    ${detail}`);
+      if (sizes.json && sizes.msgpack) console.log(`  msgpack / json = ${(sizes.msgpack / sizes.json).toFixed(2)}`);
+    } else {
+      console.log("\n5. codecs (the byte view needs Redis: the embedded engine has no public view of stored bytes)");
+      for (const codec of CODECS) {
+        const codecStore = await open<Record<string, unknown>>({ codec });
+        await codecStore.insert(SAGA, correlationId, sample);
+        const back = (await codecStore.findByCorrelationId(SAGA, correlationId)) as OrderState;
+        await codecStore.close();
+        const same = back.counter === sample.counter && back.total === sample.total && back.items.length === sample.items.length;
+        line(codec, `stored and read back: ${same ? "same state" : "DIFFERENT state"}, metadata.createdAt is a Date: ${back.metadata.createdAt instanceof Date}`);
+      }
+      line("", "set REDIS_URL to see each codec's envelope bytes and sizes");
     }
-    if (sizes.json && sizes.msgpack) console.log(`  msgpack / json = ${(sizes.msgpack / sizes.json).toFixed(2)}`);
 
-    // Instances of different code versions share one Redis (or, embedded, one engine).
-    const shared = new MemoryBackend();
-    const deploy = async (registry: SagaRegistry<any>) => {
-      const options = { keyPrefix: `${prefix}schema:`, registry };
-      const store = redis ? new RedisSagaStore<any>({ ...options, redis }) : new StoreCore<any>(options, () => shared);
-      await store.initialize();
-      return store;
-    };
-    await schemaEvolution(deploy);
+    await schemaEvolution(redis);
   } finally {
     if (redis) {
       let deleted = 0;
@@ -190,21 +197,46 @@ async function main(): Promise<void> {
 }
 
 /** Section 6: a v1 state read as v3, and the two-phase rollout of v3 (README: "Schema evolution"). */
-async function schemaEvolution(deploy: (registry: SagaRegistry<any>) => Promise<SagaStore<any>>): Promise<void> {
-  console.log("\n6. schema evolution: upgrade on read, two-phase rollout");
+async function schemaEvolution(redis: Redis | undefined): Promise<void> {
+  const migrations = { upgrades: 0, downgrades: 0 }; // counted to show, without the bytes, what the store did
   const V1 = z.object({ orderId: z.string(), total: z.number() });
   const V2 = V1.extend({ currency: z.string() });
   const V3 = z.object({ orderId: z.string(), amount: z.object({ value: z.number(), currency: z.string() }) });
   const upTo2 = defineSaga(SAGA, V1).version(2, V2, { upgrade: (v1) => ({ ...v1, currency: "EUR" }) });
   const upTo3 = upTo2.version(3, V3, {
-    upgrade: (v2) => ({ orderId: v2.orderId, amount: { value: v2.total, currency: v2.currency } }),
-    downgrade: (v3) => ({ orderId: v3.orderId, total: v3.amount.value, currency: v3.amount.currency }),
+    upgrade: (v2) => (migrations.upgrades++, { orderId: v2.orderId, amount: { value: v2.total, currency: v2.currency } }),
+    downgrade: (v3) => (migrations.downgrades++, { orderId: v3.orderId, total: v3.amount.value, currency: v3.amount.currency }),
   });
+  const meta = (sagaId: string) => ({ sagaId, version: 0, createdAt: new Date(), updatedAt: new Date(), isCompleted: false });
+
+  if (!redis) {
+    // A rollout is several instances of different code versions sharing one store. Every InMemorySagaStore has its
+    // own memory: one store per code version would share nothing, so showing the rollout that way would be fake.
+    // What one instance shows on its own is true: phase-1 code (reads v3, writes v2) downgrades on every save and
+    // upgrades on every read; the migration counters show it, as the stored bytes are not publicly readable here.
+    console.log("\n6. schema evolution (the rollout across code versions needs Redis: several instances sharing one store)");
+    const phase1 = new InMemorySagaStore<any>({ keyPrefix: `${prefix}schema:`, registry: createSagaRegistry([upTo3.writeVersion(2)]) });
+    await phase1.initialize();
+    line("phase 1", "one instance of the code that reads v3 but writes v2:");
+    await phase1.insert(SAGA, "order-p1", { orderId: "order-p1", amount: { value: 42, currency: "EUR" }, metadata: meta("saga-p1") });
+    line("", `insert of a v3 state ran the 3 → 2 downgrade ${migrations.downgrades}× (stored at schema 2)`);
+    const read = await phase1.findByCorrelationId(SAGA, "order-p1");
+    line("", `read back as v3 ${JSON.stringify({ orderId: read.orderId, amount: read.amount })}: the 2 → 3 upgrade ran ${migrations.upgrades}×`);
+    line("", "set REDIS_URL to see old and new code versions read and write the same sagas");
+    await phase1.close();
+    return;
+  }
+
+  console.log("\n6. schema evolution: upgrade on read, two-phase rollout (instances of 4 code versions, one Redis, one prefix)");
+  const deploy = async (registry: SagaRegistry<any>) => {
+    const store = new RedisSagaStore<any>({ redis, keyPrefix: `${prefix}schema:`, registry });
+    await store.initialize();
+    return store;
+  };
   const v1Code = await deploy(createSagaRegistry([defineSaga(SAGA, V1)]));
   const v2Code = await deploy(createSagaRegistry([upTo2]));
   const phase1 = await deploy(createSagaRegistry([upTo3.writeVersion(2)]));
   const phase2 = await deploy(createSagaRegistry([upTo3]));
-  const meta = (sagaId: string) => ({ sagaId, version: 0, createdAt: new Date(), updatedAt: new Date(), isCompleted: false });
 
   await v1Code.insert(SAGA, "order-v1", { orderId: "order-v1", total: 42, metadata: meta("saga-v1") });
   const upgraded = await phase2.findByCorrelationId(SAGA, "order-v1");
