@@ -61,6 +61,12 @@ export interface SagaBackend {
   readonly writesIndexWithValue: boolean;
   /** Incremented whenever the connection dropped; a write whose reply spans a change may have been re-sent. */
   readonly connectionEpoch: number;
+  /**
+   * When every command already ends (answered or failed) within this many
+   * milliseconds on its own, e.g. through ioredis's commandTimeout; undefined
+   * when a command may wait indefinitely. Lets the store skip its own timer.
+   */
+  readonly commandTimeoutMs: number | undefined;
   initialize(): Promise<void>;
   close(): Promise<void>;
 

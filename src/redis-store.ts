@@ -1,7 +1,7 @@
 import { Redis, type Cluster, type RedisOptions } from "ioredis";
 import { RedisBackend, type Durability } from "./engines/redis";
 import { InvalidOptionsError } from "./errors";
-import { DEFAULT_START_TIMEOUT_MS, SagaStore, type SagaStoreOptions } from "./store";
+import { DEFAULT_OPERATION_TIMEOUT_MS, DEFAULT_START_TIMEOUT_MS, SagaStore, type SagaStoreOptions } from "./store";
 
 /** Where the store's Redis is: a client it is given, or options for one it creates. */
 export type RedisConnection =
@@ -68,16 +68,22 @@ export class RedisSagaStore<Types = any> extends SagaStore<Types> {
 }
 
 /**
- * A client the store creates. Connecting gives up within the start bound
- * (the options given win). Calls are bounded by the store itself, not by
- * ioredis's commandTimeout, whose timer outlives a command flushed on
- * disconnect and would keep the process alive. Its connection errors reach
- * callers as typed errors on their calls, not as unhandled events.
+ * A client the store creates, with defaults that keep to the store's bounds
+ * (the options given win): connecting gives up within the start bound, and
+ * commands time out at the operation bound. While disconnected it queues
+ * nothing (enableOfflineQueue false): a call fails at once and the store's
+ * own retries wait out the reconnection, and a queued command can never
+ * outlive close(). Its connection errors reach callers as typed errors on
+ * their calls, not as unhandled events.
  */
-function ownClient(connection: RedisOptions, bounds: { startTimeoutMs?: number }): Redis {
+function ownClient(connection: RedisOptions, bounds: { startTimeoutMs?: number; operationTimeoutMs?: number }): Redis {
   const startTimeoutMs = bounds.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+  const operationTimeoutMs = bounds.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
   const client = new Redis({
     ...(startTimeoutMs > 0 ? { connectTimeout: startTimeoutMs } : {}),
+    // ioredis then ends each command in time itself, and the store needs no timer of its own per command.
+    ...(operationTimeoutMs > 0 ? { commandTimeout: operationTimeoutMs } : {}),
+    enableOfflineQueue: false,
     // ioredis waits this long for a socket that never connected to close before destroying it, holding the process meanwhile.
     disconnectTimeout: 200,
     ...connection,

@@ -656,8 +656,14 @@ export class SagaStore<Types = any> {
     }
   }
 
-  /** Wait for one command's answer no later than its retry loop's deadline. */
+  /**
+   * Wait for one command's answer no later than its retry loop's deadline.
+   * Free when the engine itself ends the command in time (a standalone
+   * client's commandTimeout; the embedded engine).
+   */
   private bounded<T>(work: Promise<T>, deadline: number, key: string | undefined, isWrite: boolean): Promise<T> {
+    const ownBound = this.backend?.commandTimeoutMs;
+    if (ownBound !== undefined && Date.now() + ownBound <= deadline) return work;
     return beforeDeadline(work, deadline, () => noAnswer(isWrite ? "write" : "read", key, isWrite, this.operationTimeoutMs));
   }
 }

@@ -21,6 +21,7 @@ interface StoredIdentity {
  */
 export class MemoryBackend implements SagaBackend {
   readonly connectionEpoch = 0;
+  readonly commandTimeoutMs = 0;
   readonly writesIndexWithValue = true;
   private readonly entries = new Map<string, Entry>();
 

@@ -33,6 +33,12 @@ type Argument = string | Buffer | number;
  */
 export class RedisBackend implements SagaBackend {
   connectionEpoch = 0;
+  /**
+   * A standalone client's commandTimeout covers a command from the moment it
+   * is issued, offline queue included. A Cluster's does not: a command can
+   * wait in the Cluster's own queue before a node connection sees it.
+   */
+  readonly commandTimeoutMs: number | undefined;
   readonly writesIndexWithValue: boolean;
   private readonly scripts = loadScripts();
   private readonly onConnectionLost = () => {
@@ -46,6 +52,8 @@ export class RedisBackend implements SagaBackend {
     private readonly durability?: Durability,
   ) {
     this.writesIndexWithValue = !isCluster(client);
+    const commandTimeout = isCluster(client) ? undefined : client.options.commandTimeout;
+    this.commandTimeoutMs = typeof commandTimeout === "number" && commandTimeout > 0 ? commandTimeout : undefined;
     if (isCluster(client)) {
       // A Cluster re-sends commands after failovers and reconnects to each node on its own.
       client.on("+node", this.watchNode);
@@ -65,6 +73,8 @@ export class RedisBackend implements SagaBackend {
           this.client.once("ready", resolve);
           this.client.once("error", reject);
         });
+      } else if (this.ownsClient) {
+        await untilReady(this.client as Redis);
       }
       const masters = isCluster(this.client) ? this.client.nodes("master") : [this.client];
       await Promise.all(masters.flatMap((node) => Object.values(this.scripts).map((script) => node.script("LOAD", script.source))));
@@ -199,6 +209,31 @@ function failure(operation: string, key: string | undefined, isWrite: boolean) {
   return (error: unknown): never => {
     throw error instanceof SagaStoreError ? error : toStoreError(error, operation, key, isWrite);
   };
+}
+
+/**
+ * A client the store created queues nothing while disconnected (see
+ * src/redis-store.ts), so a start waits for its connection: through
+ * reconnects, until the start's bound, but not past refused credentials.
+ */
+function untilReady(client: Redis): Promise<void> {
+  if (client.status === "ready") return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const onError = (error: unknown) => {
+      const typed = toStoreError(error, "initialize", undefined, false);
+      if (typed.code !== "REDIS_AUTH_FAILED") return;
+      client.off("ready", onReady);
+      client.off("error", onError);
+      reject(typed);
+    };
+    const onReady = () => {
+      client.off("error", onError);
+      resolve();
+    };
+    client.once("ready", onReady);
+    client.on("error", onError);
+    if (client.status === "wait") client.connect().catch(() => undefined);
+  });
 }
 
 function isCluster(client: Redis | Cluster): client is Cluster {
