@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
 
 /**
  * Envelope format 1: every stored value is one Redis string laid out as
@@ -71,7 +71,7 @@ const FINGERPRINT_CACHE_SIZE = 10_000;
 export function sagaIdFingerprint(sagaId: string): Buffer {
   let fingerprint = fingerprints.get(sagaId);
   if (!fingerprint) {
-    fingerprint = createHash("sha1").update(sagaId, "utf8").digest().subarray(0, 8);
+    fingerprint = hash("sha1", sagaId, "buffer").subarray(0, 8);
     if (fingerprints.size >= FINGERPRINT_CACHE_SIZE) fingerprints.clear();
     fingerprints.set(sagaId, fingerprint);
   }
