@@ -808,7 +808,7 @@ describe.each([redisEngine, memoryEngine])("$name engine", (engine) => {
         "c-seed",
         "s-seed",
       );
-      if (read) expect(read).toMatchObject({ id: "s-seed", status: "new", data: { n: 1 }, version: 0 });
+      expect(read).toMatchObject({ id: "s-seed", status: "new", data: { n: 1 }, version: 0 });
     });
   });
 

@@ -1,6 +1,7 @@
 import { DeleteStatus, WriteStatus, type SagaBackend, type WriteRequest, type WriteResult } from "../backend";
 import { escapeCorrelationId } from "../keys";
-import { ENVELOPE_FORMAT_VERSION, HEADER_SIZE, KNOWN_FLAGS, OFFSET, isEnvelope, isPlainRequest, sagaIdFingerprint, storedBytesOf } from "../../codecs/envelope";
+import { identityOf } from "../../codecs/stored-identity";
+import { OFFSET, isEnvelope, isPlainRequest, sagaIdFingerprint, storedBytesOf } from "../../codecs/envelope";
 
 interface Entry {
   bytes: Buffer;
@@ -8,12 +9,6 @@ interface Entry {
   expiresAt: number;
 }
 
-interface StoredIdentity {
-  version: number;
-  schemaVersion: number;
-  fingerprint: Buffer;
-  token: Buffer | undefined;
-}
 
 /**
  * The embedded engine: the same bytes and the same compare-and-set rules as
@@ -171,34 +166,4 @@ export class MemoryBackend implements SagaBackend {
 
 function result(status: WriteStatus, storedVersion: number, storedSchemaVersion: number, previousTtlMs: number): WriteResult {
   return { status, storedVersion, storedSchemaVersion, previousTtlMs };
-}
-
-/** What write.lua reads from a stored value; undefined when it is unreadable. */
-function identityOf(bytes: Buffer): StoredIdentity | undefined {
-  if (isEnvelope(bytes)) {
-    const codec = bytes[OFFSET.codec]!;
-    const unknownCodec = codec === 0 || (codec > 3 && codec < 128);
-    if (bytes.length < HEADER_SIZE || bytes[OFFSET.format] !== ENVELOPE_FORMAT_VERSION || (bytes[OFFSET.flags]! & ~KNOWN_FLAGS) !== 0 || unknownCodec) {
-      return undefined;
-    }
-    return {
-      version: bytes.readUInt32BE(OFFSET.sagaVersion),
-      schemaVersion: bytes.readUInt32BE(OFFSET.schemaVersion),
-      token: bytes.subarray(OFFSET.token, OFFSET.token + 8),
-      fingerprint: bytes.subarray(OFFSET.fingerprint, OFFSET.fingerprint + 8),
-    };
-  }
-  let doc: any;
-  try {
-    doc = JSON.parse(bytes.toString("utf8"));
-  } catch {
-    return undefined;
-  }
-  if (doc === null || typeof doc !== "object") return undefined;
-  // The shape rule of src/state-shape.ts: a string metadata.sagaId makes metadata the only source.
-  const busMetadata = doc.metadata !== null && typeof doc.metadata === "object" && typeof doc.metadata.sagaId === "string" ? doc.metadata : undefined;
-  const id = busMetadata ? busMetadata.sagaId : doc.id;
-  if (typeof id !== "string") return undefined;
-  const version = (busMetadata ?? doc).version;
-  return { version: typeof version === "number" ? version : 0, schemaVersion: 0, token: undefined, fingerprint: sagaIdFingerprint(id) };
 }

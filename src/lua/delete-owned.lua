@@ -10,8 +10,9 @@
      1  deleted
      0  missing
     -4  the key holds a different saga
-    -5  unreadable: neither envelope format 1 nor 0.2.2 JSON (a future format's
-        fingerprint may sit elsewhere, so it is never trusted)
+    -5  unreadable: neither envelope format 1 (with known flags and a built-in or
+        custom codec id, the rule of write.lua) nor 0.2.2 JSON: a header this
+        version cannot vouch for is never trusted to name its saga
 ]]
 local key = KEYS[1]
 local sagaId = ARGV[1]
@@ -22,7 +23,10 @@ if not current then return 0 end
 local wanted = string.sub(redis.sha1hex(sagaId), 1, 16)
 local owner
 if string.byte(current, 1) == 254 then
-  if string.len(current) < 28 or string.byte(current, 2) ~= 1 then return -5 end
+  local codec, flags = string.byte(current, 3, 4)
+  if string.len(current) < 28 or string.byte(current, 2) ~= 1 or flags > 1 or codec == 0 or (codec > 3 and codec < 128) then
+    return -5
+  end
   owner = string.gsub(string.sub(current, 21, 28), ".", function(c) return string.format("%02x", string.byte(c)) end)
 else
   local ok, doc = pcall(cjson.decode, current)

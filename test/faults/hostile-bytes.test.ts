@@ -37,7 +37,8 @@ import { deflateRawSync } from "node:zlib";
 import fc from "fast-check";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HEADER_SIZE } from "../../codecs/envelope";
+import { HEADER_SIZE, sagaIdFingerprint } from "../../codecs/envelope";
+import { identityOf } from "../../codecs/stored-identity";
 import { EnvelopeSerializer } from "../../codecs/serializer";
 import {
   ConcurrencyError,
@@ -408,8 +409,15 @@ describe("hostile bytes at a saga's value key, through the store (Redis)", () =>
       return undefined;
     }
     if (call === "deleteById") {
-      if (failed ? isDecodeError && unchanged : (value === true && after === null) || (value === false && unchanged)) return undefined;
-      return { observed: observed(), expected: "DecodeError(key) with the bytes unchanged, true with the value gone, or false with the bytes unchanged" };
+      // One outcome per stored bytes, by the rule every engine applies (codecs/stored-identity.ts).
+      const identity = identityOf(bytes);
+      if (!identity) {
+        if (failed && isDecodeError && unchanged) return undefined;
+        return { observed: observed(), expected: "DecodeError(key) with the bytes unchanged: the stored value names no saga this version can trust" };
+      }
+      const ours = identity.fingerprint.equals(sagaIdFingerprint(sid));
+      if (!failed && (ours ? value === true && after === null : value === false && unchanged)) return undefined;
+      return { observed: observed(), expected: ours ? "true with the value gone (it is this saga's)" : "false with the bytes unchanged (another saga's)" };
     }
     if (!decodable) {
       if (failed && (isDecodeError || isSizeError) && unchanged) return undefined;
