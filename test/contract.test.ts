@@ -1034,6 +1034,29 @@ describe("Redis only: construction, initialize and close", () => {
     expect(() => new RedisSagaStore({ keyPrefix: "x:" } as never)).toThrow(InvalidOptionsError);
   });
 
+  it("20 stores on one shared client (standalone and Cluster) raise no listener warning, and closing them gives the room back", async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on("warning", onWarning);
+    const redis = new Redis(inject("redisUrl"));
+    const cluster = new Cluster(inject("redisClusterNodes"));
+    try {
+      for (const client of [redis, cluster]) {
+        const limit = client.getMaxListeners();
+        const stores = Array.from({ length: 20 }, () => new RedisSagaStore({ redis: client, keyPrefix: uniquePrefix() }));
+        await Promise.all(stores.map((store) => store.findById("OrderSaga", "s")));
+        await Promise.all(stores.map((store) => store.close()));
+        expect(client.getMaxListeners()).toBe(limit);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off("warning", onWarning);
+      await redis.quit();
+      await cluster.quit();
+    }
+  });
+
   it("a URL string as `redis` is INVALID_OPTIONS with a hint; a hash-tagged keyPrefix on a Cluster is warned about", async () => {
     let error: any;
     try {

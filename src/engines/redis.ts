@@ -44,7 +44,13 @@ export class RedisBackend implements SagaBackend {
   private readonly onConnectionLost = () => {
     this.connectionEpoch++;
   };
-  private readonly watchNode = (node: Redis) => node.on("close", this.onConnectionLost);
+  private readonly watchedNodes = new Set<Redis>();
+  private readonly watchNode = (node: Redis) => {
+    if (this.watchedNodes.has(node)) return;
+    this.watchedNodes.add(node);
+    makeRoomForListener(node, 1);
+    node.on("close", this.onConnectionLost);
+  };
 
   constructor(
     readonly client: Redis | Cluster,
@@ -54,6 +60,7 @@ export class RedisBackend implements SagaBackend {
     this.writesIndexWithValue = !isCluster(client);
     const commandTimeout = isCluster(client) ? undefined : client.options.commandTimeout;
     this.commandTimeoutMs = typeof commandTimeout === "number" && commandTimeout > 0 ? commandTimeout : undefined;
+    makeRoomForListener(client, 1);
     if (isCluster(client)) {
       // A Cluster re-sends commands after failovers and reconnects to each node on its own.
       client.on("+node", this.watchNode);
@@ -87,7 +94,12 @@ export class RedisBackend implements SagaBackend {
     client.off("+node", this.watchNode);
     client.off("-node", this.onConnectionLost);
     client.off("node error", this.onConnectionLost);
-    if (isCluster(client)) for (const node of client.nodes()) node.off("close", this.onConnectionLost);
+    for (const node of this.watchedNodes) {
+      node.off("close", this.onConnectionLost);
+      makeRoomForListener(node, -1);
+    }
+    this.watchedNodes.clear();
+    makeRoomForListener(client, -1);
     if (!this.ownsClient) return;
     // QUIT needs a live connection; one still connecting or retrying is simply dropped (no more reconnects).
     if (client.status === "ready") await beforeDeadline(client.quit(), Date.now() + 1_000, () => new Error("QUIT unanswered")).catch(() => client.disconnect());
@@ -234,6 +246,16 @@ function untilReady(client: Redis): Promise<void> {
     client.on("error", onError);
     if (client.status === "wait") client.connect().catch(() => undefined);
   });
+}
+
+/**
+ * Each store on a shared client listens to it (and to a Cluster's nodes):
+ * its listener limit grows and shrinks with the stores, so many stores on
+ * one client raise no MaxListenersExceededWarning. An unlimited (0) limit stays.
+ */
+function makeRoomForListener(emitter: Redis | Cluster, delta: 1 | -1): void {
+  const limit = emitter.getMaxListeners();
+  if (limit > 0) emitter.setMaxListeners(Math.max(1, limit + delta));
 }
 
 function isCluster(client: Redis | Cluster): client is Cluster {
