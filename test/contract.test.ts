@@ -1034,6 +1034,33 @@ describe("Redis only: construction, initialize and close", () => {
     expect(() => new RedisSagaStore({ keyPrefix: "x:" } as never)).toThrow(InvalidOptionsError);
   });
 
+  it("scanCorrelationIds with a client that has an ioredis keyPrefix lists its own sagas, not another namespace's", async () => {
+    const namespace = uniquePrefix();
+    const storePrefix = uniquePrefix();
+    const tenant = new Redis(inject("redisUrl"), { keyPrefix: namespace });
+    const plain = new Redis(inject("redisUrl"));
+    const cluster = new Cluster(inject("redisClusterNodes"), { keyPrefix: namespace });
+    const plainCluster = new Cluster(inject("redisClusterNodes"));
+    try {
+      for (const [prefixed, other] of [[tenant, plain], [cluster, plainCluster]] as const) {
+        const mine = new RedisSagaStore({ redis: prefixed, keyPrefix: storePrefix });
+        const theirs = new RedisSagaStore({ redis: other, keyPrefix: storePrefix });
+        await mine.insert("OrderSaga", "mine-1", sagaBusState("m1"));
+        await mine.insert("OrderSaga", "idx:mine-2", sagaBusState("m2"));
+        await theirs.insert("OrderSaga", "theirs-1", sagaBusState("t1"));
+        const listed = async (store: RedisSagaStore) => {
+          const ids = new Set<string>();
+          for await (const id of store.scanCorrelationIds("OrderSaga")) ids.add(id);
+          return [...ids].sort();
+        };
+        expect(await listed(mine)).toEqual(["idx:mine-2", "mine-1"]);
+        expect(await listed(theirs)).toEqual(["theirs-1"]);
+      }
+    } finally {
+      await Promise.all([tenant.quit(), plain.quit(), cluster.quit(), plainCluster.quit()]);
+    }
+  });
+
   it("20 stores on one shared client (standalone and Cluster) raise no listener warning, and closing them gives the room back", async () => {
     const warnings: string[] = [];
     const onWarning = (warning: Error) => warnings.push(warning.name);

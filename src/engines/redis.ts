@@ -154,14 +154,17 @@ export class RedisBackend implements SagaBackend {
   }
 
   async *scanPrefix(prefix: string): AsyncIterable<string[]> {
-    const match = prefix.replace(/[*?[\]\\]/g, "\\$&") + "*";
+    // ioredis prefixes a command's key arguments with the client's keyPrefix, but SCAN has none: add it to
+    // the pattern and take it off the keys, so the store sees the same names as everywhere else.
+    const clientPrefix = this.client.options.keyPrefix ?? "";
+    const match = (clientPrefix + prefix).replace(/[*?[\]\\]/g, "\\$&") + "*";
     const masters = isCluster(this.client) ? this.client.nodes("master") : [this.client];
     for (const node of masters) {
       let cursor = "0";
       do {
         const [next, keys] = await this.guard("SCAN", undefined, false, () => node.scan(cursor, "MATCH", match, "COUNT", 1000));
         cursor = next;
-        if (keys.length > 0) yield keys;
+        if (keys.length > 0) yield clientPrefix ? keys.map((key) => key.slice(clientPrefix.length)) : keys;
       } while (cursor !== "0");
     }
   }
