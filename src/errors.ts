@@ -17,6 +17,7 @@ export type SagaStoreErrorCode =
   | "REDIS_UNAVAILABLE"
   | "REDIS_COMMAND_FAILED"
   | "REDIS_AUTH_FAILED"
+  | "EVICTION_POLICY"
   | "REDIS_OUT_OF_MEMORY"
   | "AMBIGUOUS_ID"
   | "WRITE_OUTCOME_UNKNOWN"
@@ -264,6 +265,24 @@ export class RedisAuthError extends SagaStoreError {
     options: { cause: unknown },
   ) {
     super(`Redis refused the credentials during ${operation}: ${(options.cause as Error)?.message ?? options.cause}`, options);
+  }
+}
+
+/**
+ * The server's maxmemory-policy evicts keys: under memory pressure it would
+ * drop saga values or their indexes, silently. Use `noeviction`, or pass
+ * `allowEviction: true` to accept the loss.
+ */
+export class EvictionPolicyError extends SagaStoreError {
+  readonly code = "EVICTION_POLICY" as const;
+  constructor(
+    readonly node: string,
+    readonly policy: string,
+  ) {
+    super(
+      `Redis at ${node} has maxmemory-policy "${policy}": under memory pressure it evicts keys, and an evicted saga or index is lost without an error. ` +
+        `Set maxmemory-policy noeviction (the store then gets REDIS_OUT_OF_MEMORY instead), or pass allowEviction: true to accept the loss.`,
+    );
   }
 }
 

@@ -23,6 +23,12 @@ export type RedisSagaStoreOptions<Types = any> = SagaStoreOptions<Types> &
      * in the same pipeline as the write). Unconfirmed in time: ReplicationTimeoutError.
      */
     durability?: Durability;
+    /**
+     * Accept a server whose maxmemory-policy evicts keys (default false: the
+     * start fails with EvictionPolicyError). An evicted value or index is a
+     * saga lost or unfindable, without any error.
+     */
+    allowEviction?: boolean;
   };
 
 /** process.emitWarning code for a hash-tagged keyPrefix on a Cluster. */
@@ -56,7 +62,7 @@ export class RedisSagaStore<Types = any> extends SagaStore<Types> {
       throw new InvalidOptionsError("durability needs an integer replicas >= 1 and an integer timeoutMs >= 1");
     }
     super(options, () =>
-      options.redis ? new RedisBackend(options.redis, false, durability) : new RedisBackend(ownClient(options.connection!, options), true, durability),
+      new RedisBackend(options.redis ?? ownClient(options.connection!, options), !options.redis, { durability, allowEviction: options.allowEviction === true }),
     );
   }
 

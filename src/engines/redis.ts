@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from "ioredis";
 import type { DeleteStatus, SagaBackend, WriteRequest, WriteResult, WriteStatus } from "../backend";
-import { ReplicationTimeoutError, SagaStoreError } from "../errors";
+import { EvictionPolicyError, ReplicationTimeoutError, SagaStoreError } from "../errors";
 import { OFFSET } from "../../codecs/envelope";
 import { beforeDeadline } from "../deadline";
 import { LuaScript } from "../lua-script";
@@ -52,11 +52,16 @@ export class RedisBackend implements SagaBackend {
     node.on("close", this.onConnectionLost);
   };
 
+  private readonly durability: Durability | undefined;
+  private readonly allowEviction: boolean;
+
   constructor(
     readonly client: Redis | Cluster,
     private readonly ownsClient: boolean,
-    private readonly durability?: Durability,
+    options: { durability?: Durability; allowEviction?: boolean } = {},
   ) {
+    this.durability = options.durability;
+    this.allowEviction = options.allowEviction === true;
     this.writesIndexWithValue = !isCluster(client);
     const commandTimeout = isCluster(client) ? undefined : client.options.commandTimeout;
     this.commandTimeoutMs = typeof commandTimeout === "number" && commandTimeout > 0 ? commandTimeout : undefined;
@@ -84,6 +89,7 @@ export class RedisBackend implements SagaBackend {
         await untilReady(this.client as Redis);
       }
       const masters = isCluster(this.client) ? this.client.nodes("master") : [this.client];
+      if (!this.allowEviction) await Promise.all(masters.map(refuseEviction));
       await Promise.all(masters.flatMap((node) => Object.values(this.scripts).map((script) => node.script("LOAD", script.source))));
     });
   }
@@ -249,6 +255,26 @@ function untilReady(client: Redis): Promise<void> {
     client.on("error", onError);
     if (client.status === "wait") client.connect().catch(() => undefined);
   });
+}
+
+/**
+ * A server that evicts keys under memory pressure drops sagas or their
+ * indexes without an error. Where CONFIG GET is not allowed (managed
+ * services often rename or forbid it), the policy cannot be read and the
+ * start goes on: the README says what to check by hand.
+ */
+async function refuseEviction(node: Redis): Promise<void> {
+  let policy: string | undefined;
+  try {
+    const reply = (await node.config("GET", "maxmemory-policy")) as string[];
+    policy = reply[1];
+  } catch (error) {
+    if ((error as Error)?.name === "ReplyError") return;
+    throw error;
+  }
+  if (policy !== undefined && policy !== "noeviction") {
+    throw new EvictionPolicyError(`${node.options.host ?? "?"}:${node.options.port ?? "?"}`, policy);
+  }
 }
 
 /**
