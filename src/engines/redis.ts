@@ -45,6 +45,8 @@ export class RedisBackend implements SagaBackend {
     this.connectionEpoch++;
   };
   private readonly watchedNodes = new Set<Redis>();
+  private readonly durableConnections = new Set<Redis | Cluster>();
+  private readonly idleDurable: (Redis | Cluster)[] = [];
   private readonly watchNode = (node: Redis) => {
     if (this.watchedNodes.has(node)) return;
     this.watchedNodes.add(node);
@@ -106,6 +108,13 @@ export class RedisBackend implements SagaBackend {
     }
     this.watchedNodes.clear();
     makeRoomForListener(client, -1);
+    const durable = [...this.durableConnections];
+    this.durableConnections.clear();
+    this.idleDurable.length = 0;
+    for (const connection of durable) {
+      connection.off("close", this.onConnectionLost);
+      connection.disconnect();
+    }
     if (!this.ownsClient) return;
     // QUIT needs a live connection; one still connecting or retrying is simply dropped (no more reconnects).
     if (client.status === "ready") await beforeDeadline(client.quit(), Date.now() + 1_000, () => new Error("QUIT unanswered")).catch(() => client.disconnect());
@@ -197,22 +206,43 @@ export class RedisBackend implements SagaBackend {
     return this.sendDurably(operation, key, command, args, this.durability);
   }
 
+  /**
+   * A durable write and its WAIT go out on a connection of their own: WAIT
+   * blocks the connection it runs on (and counts that connection's writes),
+   * so on the shared one it would hold up every read and write behind it.
+   * One connection per durable write in flight, kept for the next one.
+   */
   private async sendDurably(operation: string, key: string, command: string, args: Argument[], { replicas, timeoutMs }: Durability): Promise<unknown> {
-    const pipeline = this.client.pipeline() as unknown as Record<string, (...a: Argument[]) => unknown> & {
-      exec(): Promise<[Error | null, unknown][] | null>;
-    };
-    pipeline[command]!(...args);
-    pipeline.wait!(replicas, timeoutMs);
-    const replies = await pipeline.exec().catch(failure(operation, key, true));
+    const connection = this.idleDurable.pop() ?? this.openDurable();
+    let replies: [Error | null, unknown][] | null;
+    try {
+      const pipeline = connection.pipeline() as unknown as Record<string, (...a: Argument[]) => unknown> & {
+        exec(): Promise<[Error | null, unknown][] | null>;
+      };
+      pipeline[command]!(...args);
+      pipeline.wait!(replicas, timeoutMs);
+      replies = await pipeline.exec().catch(failure(operation, key, true));
+    } finally {
+      if (this.durableConnections.has(connection)) this.idleDurable.push(connection);
+    }
     const [[commandError, reply], [waitError, acknowledged]] = replies as [[Error | null, unknown], [Error | null, unknown]];
     if (commandError) {
       // ioredis re-sends a pipeline after a redirect only when every command in it failed; WAIT did not.
-      if (isCluster(this.client) && /^(MOVED|ASK) /.test(commandError.message)) this.client.refreshSlotsCache();
+      if (isCluster(connection) && /^(MOVED|ASK) /.test(commandError.message)) connection.refreshSlotsCache();
       throw toStoreError(commandError, operation, key, true);
     }
     if (waitError) throw toStoreError(waitError, operation, key, true);
     if ((acknowledged as number) < replicas) throw new ReplicationTimeoutError(operation, key, acknowledged as number, replicas, timeoutMs);
     return reply;
+  }
+
+  private openDurable(): Redis | Cluster {
+    const connection = this.client.duplicate();
+    // Its failures reach the durable write that uses it, as typed errors.
+    connection.on("error", () => undefined);
+    connection.on("close", this.onConnectionLost);
+    this.durableConnections.add(connection);
+    return connection;
   }
 
   private async guard<T>(operation: string, key: string | undefined, isWrite: boolean, run: () => Promise<T>): Promise<T> {
