@@ -414,9 +414,11 @@ export class ReplicationTimeoutError extends SagaStoreError {
     readonly replicasAcknowledged: number,
     readonly replicasRequired: number,
     readonly timeoutMs: number,
+    options?: { cause?: unknown },
   ) {
     super(
       `${operation} on "${key}" was applied on the primary but only ${replicasAcknowledged} of ${replicasRequired} required replicas confirmed it within ${timeoutMs} ms`,
+      options,
     );
   }
 }

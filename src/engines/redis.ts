@@ -231,7 +231,8 @@ export class RedisBackend implements SagaBackend {
       if (isCluster(connection) && /^(MOVED|ASK) /.test(commandError.message)) connection.refreshSlotsCache();
       throw toStoreError(commandError, operation, key, true);
     }
-    if (waitError) throw toStoreError(waitError, operation, key, true);
+    // The write itself was applied: a WAIT that failed (refused by an ACL, say) confirmed nothing, which is what this error says.
+    if (waitError) throw new ReplicationTimeoutError(operation, key, 0, replicas, timeoutMs, { cause: waitError });
     if ((acknowledged as number) < replicas) throw new ReplicationTimeoutError(operation, key, acknowledged as number, replicas, timeoutMs);
     return reply;
   }
