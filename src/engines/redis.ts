@@ -238,7 +238,7 @@ export class RedisBackend implements SagaBackend {
   }
 
   private openDurable(): Redis | Cluster {
-    const connection = this.client.duplicate();
+    const connection: Redis | Cluster = isCluster(this.client) ? this.client.duplicate() : this.client.duplicate();
     // Its failures reach the durable write that uses it, as typed errors.
     connection.on("error", () => undefined);
     connection.on("close", this.onConnectionLost);
