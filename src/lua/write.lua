@@ -128,7 +128,9 @@ local function storeIndex()
   if not KEYS[2] then return end
   if ARGV[5] ~= "refresh" then
     set(KEYS[2], ARGV[4])
-  elseif (ttl > 0 or pttl > 0) and redis.call("GET", KEYS[2]) == ARGV[4] then
+  -- The GET runs on every update: reading the index ages it with its value under an LRU/LFU policy, so a busy
+  -- saga's index is not the first key evicted.
+  elseif redis.call("GET", KEYS[2]) == ARGV[4] and (ttl > 0 or pttl > 0) then
     -- Only when an expiry is involved: the value's new one, or one it just lost.
     if ttl > 0 then redis.call("PEXPIRE", KEYS[2], ttl) else redis.call("PERSIST", KEYS[2]) end
   end

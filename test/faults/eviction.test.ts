@@ -64,3 +64,24 @@ describe("maxmemory-policy", () => {
     }
   });
 });
+
+describe("value and index age together (standalone)", () => {
+  it("an update reads the index, so under LRU it is as recently used as its value", async () => {
+    await admin.config("SET", "maxmemory-policy", "noeviction");
+    const prefix = uniquePrefix();
+    const client = new Redis(server.url);
+    try {
+      const store = new RedisSagaStore({ redis: client, keyPrefix: prefix });
+      await store.insert("OrderSaga", "c", sagaBusState("s", { n: 0 }));
+      // OBJECT IDLETIME counts whole seconds since a key was last read or written.
+      await new Promise((resolve) => setTimeout(resolve, 2_100));
+      await store.modify("OrderSaga", "c", (state) => ({ ...state, n: 1 }));
+      const indexIdle = (await admin.call("OBJECT", "IDLETIME", `${prefix}saga:OrderSaga:idx:id:s`)) as number;
+      const valueIdle = (await admin.call("OBJECT", "IDLETIME", `${prefix}saga:OrderSaga:c`)) as number;
+      expect(valueIdle).toBeLessThanOrEqual(1);
+      expect(indexIdle).toBeLessThanOrEqual(1);
+    } finally {
+      await client.quit();
+    }
+  });
+});
