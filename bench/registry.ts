@@ -1,5 +1,5 @@
 /**
- * The registry's cost (issue 3): on the same connection and server, a
+ * The registry's cost: on the same connection and server, a
  * findByCorrelationId of a v1 state read as v3 (two upgrade steps, each
  * validated) beside a read of a state already at v3, and a save validated by
  * the registry beside the same save without one.
@@ -33,7 +33,7 @@ export interface RegistryRow {
   baselineCase: string;
   baselineOpsPerSec: number;
   ratio: number;
-  /** Lowest acceptable ratio (issue 3: upgrade + validation at most 20% of find, validation at most 10% of save). */
+  /** Lowest acceptable ratio (upgrade + validation at most 20% of find, validation at most 10% of save). */
   target?: number;
 }
 

@@ -368,7 +368,7 @@ async function main(): Promise<void> {
     );
     if (checks.length > 0) {
       out.push("");
-      out.push("Targets (issue 2 section 8, issue 3 item 11)");
+      out.push("Targets");
       out.push(
         table(
           ["target", "achieved", "needed", "status"],

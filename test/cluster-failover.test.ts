@@ -1,5 +1,5 @@
 /**
- * Failover on a real Redis Cluster (issue 4, items 3 and 4). Each scenario
+ * Failover on a real Redis Cluster. Each scenario
  * gets its own fresh 3-master, 3-replica cluster (a failover changes the
  * topology), one store on `new Cluster([...])`, and 32 async callers, each
  * running `modify` increments on its OWN saga, so a caller's final counter
@@ -533,7 +533,7 @@ describe("Cluster resharding (no failover): a slot moved while the client's slot
       await sleep(200); // the slot-cache refresh the control's MOVED started is over before the next move
       await move(durableSlot);
       await attempt("durable insert into a moved slot", () => durable.insert(SAGA, "{moved}-1", sagaBusState("moved-1", { counter: 0 })));
-      // For the report: how long durable writes to that slot keep failing (bounded).
+      // For the figures: how long durable writes to that slot keep failing (bounded).
       const movedAt = Date.now();
       let recoveredAfterMs: number | null = outcomes["durable insert into a moved slot"] === "ok" ? 0 : null;
       for (let i = 2; recoveredAfterMs === null && Date.now() - movedAt < 3_000; i++) {

@@ -1,5 +1,5 @@
 /**
- * The store on a real Redis Cluster (issue 4): the shared 3-master, 3-replica
+ * The store on a real Redis Cluster: the shared 3-master, 3-replica
  * cluster of test/global-setup.ts, each store built as the seed README shows
  * (`new Cluster([...])`) with a default-style prefix, never a hash tag.
  *

@@ -1,5 +1,5 @@
 /**
- * Real concurrency (issue 2, sections 3 and 6): many async callers on ONE
+ * Real concurrency: many async callers on ONE
  * connection, several processes, and concurrent duplicate inserts, against the
  * real redis-server of test/global-setup.ts (and the in-memory engine where the
  * scenario applies). Every figure is counted from what callers were told, then

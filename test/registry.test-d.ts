@@ -1,5 +1,5 @@
 /**
- * Type tests (issue 3, item 2): the store's types flow from the registry's Zod
+ * Type tests: the store's types flow from the registry's Zod
  * schemas, with no hand-written state type. Run by vitest's typecheck mode
  * (vitest.config.ts: typecheck.include test/**\/*.test-d.ts); nothing here executes.
  */

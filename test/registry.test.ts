@@ -1,5 +1,5 @@
 /**
- * The typed saga registry (issue 3): startup validation, validation on write,
+ * The typed saga registry: startup validation, validation on write,
  * upgrade on read, fail-closed errors, lazy persistence, legacy values and
  * per-saga codecs, on the real redis-server of test/global-setup.ts and on the
  * in-memory engine.

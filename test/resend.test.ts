@@ -1,6 +1,6 @@
 /**
  * A write whose reply was lost may have been applied, and ioredis re-sends
- * unanswered commands after a reconnect (issue 2, section 3). The write token
+ * unanswered commands after a reconnect. The write token
  * in the envelope lets write.lua recognise its own applied write
  * ("already written") instead of reporting a conflict with itself, after which
  * modify() would apply its function twice.

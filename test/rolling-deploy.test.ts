@@ -1,5 +1,5 @@
 /**
- * Rolling-deploy simulation (issue 3, items 6, 7 and 10) on ONE real Redis
+ * Rolling-deploy simulation on ONE real Redis
  * (test/global-setup.ts), one key prefix, several RedisSagaStore instances,
  * each with its own ioredis connection and its own registry:
  *

@@ -1,5 +1,5 @@
 /**
- * Connection faults (issue 5, item 2), each on a redis-server of this test's own.
+ * Connection faults, each on a redis-server of this test's own.
  *
  * (a) CLIENT KILL of the store's connection, 6 times under load. The
  *     correctness of this is asserted in test/resend.test.ts (one contended

@@ -1,5 +1,5 @@
 /**
- * Hostile bytes at STORE level on a real Redis (issue 5, item 6).
+ * Hostile bytes at STORE level on a real Redis.
  * test/decode-fuzz.test.ts covers the serializer alone; here the bytes sit at
  * a saga's value key (written with a raw ioredis SET, the saga's index key
  * pointing at it) and go through the whole store: the Lua scripts that read

@@ -1,5 +1,5 @@
 /**
- * Hostile keys (issue 5, item 5), on the memory engine, a standalone Redis
+ * Hostile keys, on the memory engine, a standalone Redis
  * and the Redis Cluster (test/support/stores.ts).
  *
  * test/keys.test.ts pins the key layout on Redis for ordinary and a few

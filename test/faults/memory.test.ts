@@ -1,5 +1,5 @@
 /**
- * Memory limit (issue 5, item 3). A redis-server of this test's own with
+ * Memory limit. A redis-server of this test's own with
  * `--maxmemory 4mb --maxmemory-policy noeviction`; 16 async workers insert
  * ~6 KB sagas (and modify their own earlier ones) until Redis refuses writes
  * mid-load. A model records, per correlation id, the state last

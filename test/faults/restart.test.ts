@@ -1,5 +1,5 @@
 /**
- * Server restart (issue 5, item 1). A standalone redis-server of this test's
+ * Server restart. A standalone redis-server of this test's
  * own (AOF on, its own --dir so the AOF outlives the process), one store on
  * one ioredis client with its default reconnect, and 32 async callers each
  * running `modify` increments on its OWN saga: a caller's final counter must

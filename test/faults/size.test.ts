@@ -1,5 +1,5 @@
 /**
- * Size limits on Redis (issue 5, item 4), on a redis-server of this test's own.
+ * Size limits on Redis, on a redis-server of this test's own.
  *
  * For every built-in codec (json, superjson, msgpack) with the default
  * maxStateBytes (DEFAULT_MAX_STATE_BYTES, 8 MiB of encoded payload before

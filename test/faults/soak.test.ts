@@ -1,5 +1,5 @@
 /**
- * Soak (issue 5, item 7): a bounded mixed load on a standalone Redis and on
+ * Soak: a bounded mixed load on a standalone Redis and on
  * the Redis Cluster, SOAK_SECONDS per engine (default 15 s; the README's
  * figure comes from SOAK_SECONDS=60).
  *
