@@ -28,12 +28,10 @@ ESBUILD="$ROOT/node_modules/.bin/esbuild"
 [[ -x "$ESBUILD" ]] || fail "$ESBUILD is missing (it comes with tsup: npm ci)"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/saga-bundle-test.XXXXXX")"
-REDIS_PID=""
+# shellcheck source=lib/throwaway-redis.sh
+source "$ROOT/.ci/lib/throwaway-redis.sh"
 cleanup() {
-  if [[ -n "$REDIS_PID" ]] && kill -0 "$REDIS_PID" 2>/dev/null; then
-    kill "$REDIS_PID" 2>/dev/null || true
-    wait "$REDIS_PID" 2>/dev/null || true
-  fi
+  stop_throwaway_redis
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -117,21 +115,7 @@ done
 (cd "$WORK/run-cjs" && ! node -e 'require.resolve("ioredis")' 2>/dev/null) || fail "ioredis is resolvable from the run folder"
 
 # ---- 4. throwaway redis-server on a free port, run ----------------------------------
-PORT="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK/redis" --daemonize no \
-  --logfile "$WORK/redis/redis.log" &
-REDIS_PID=$!
-ping_redis() {
-  local reply=""
-  { exec 3<>"/dev/tcp/127.0.0.1/$PORT"; } 2>/dev/null || return 1
-  printf 'PING\r\n' >&3
-  read -r -t 2 reply <&3 || true
-  exec 3>&- 3<&-
-  [[ "$reply" == +PONG* ]]
-}
-for _ in $(seq 1 100); do ping_redis && break; sleep 0.1; done
-ping_redis || { cat "$WORK/redis/redis.log" >&2 || true; fail "redis-server on port $PORT did not answer PING"; }
-log "redis-server pid $REDIS_PID on 127.0.0.1:$PORT"
+start_throwaway_redis "$WORK/redis"
 
 export BUNDLE_TEST_REDIS_PORT="$PORT"
 log "ESM bundle"

@@ -25,12 +25,10 @@ fail() { echo "[pack-test] FAILED: $*" >&2; exit 1; }
 command -v redis-server >/dev/null || fail "redis-server is not on PATH"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/saga-pack-test.XXXXXX")"
-REDIS_PID=""
+# shellcheck source=lib/throwaway-redis.sh
+source "$ROOT/.ci/lib/throwaway-redis.sh"
 cleanup() {
-  if [[ -n "$REDIS_PID" ]] && kill -0 "$REDIS_PID" 2>/dev/null; then
-    kill "$REDIS_PID" 2>/dev/null || true
-    wait "$REDIS_PID" 2>/dev/null || true
-  fi
+  stop_throwaway_redis
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -94,21 +92,7 @@ for f in index.js index.cjs; do
 done
 
 # ---- 3. throwaway redis-server on a free port ----------------------------------
-PORT="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK/redis" --daemonize no \
-  --logfile "$WORK/redis/redis.log" &
-REDIS_PID=$!
-ping_redis() {
-  local reply=""
-  { exec 3<>"/dev/tcp/127.0.0.1/$PORT"; } 2>/dev/null || return 1
-  printf 'PING\r\n' >&3
-  read -r -t 2 reply <&3 || true
-  exec 3>&- 3<&-
-  [[ "$reply" == +PONG* ]]
-}
-for _ in $(seq 1 100); do ping_redis && break; sleep 0.1; done
-ping_redis || { cat "$WORK/redis/redis.log" >&2 || true; fail "redis-server on port $PORT did not answer PING"; }
-log "redis-server pid $REDIS_PID on 127.0.0.1:$PORT"
+start_throwaway_redis "$WORK/redis"
 
 # ---- 4. (a) ESM and (b) CommonJS ------------------------------------------------
 # One body, run by both module systems; it gets { RedisSagaStore, InMemorySagaStore, ConcurrencyError, flavour }.

@@ -1,44 +1,16 @@
 /**
  * The store must plug into saga-bus: `createBus({ store })` takes a
  * SagaStore<TState>. These are that interface's declarations as saga-bus
- * publishes them (@saga-bus/core types/saga.ts), checked structurally.
+ * publishes them (the test stand-in of @saga-bus/core), checked structurally.
  */
 import { describe, expectTypeOf, it } from "vitest";
 import { z } from "zod";
+import type { BusConfig, SagaRegistration, SagaState, SagaStore } from "@saga-bus/core";
 import { InMemorySagaStore, RedisSagaStore, createSagaRegistry, defineSaga, type StateOf } from "../src/index";
 
-interface SagaStateMetadata {
-  readonly sagaId: string;
-  readonly version: number;
-  readonly createdAt: Date;
-  readonly updatedAt: Date;
-  readonly isCompleted: boolean;
-  readonly archivedAt?: Date | null;
-  readonly traceParent?: string | null;
-  readonly traceState?: string | null;
-  readonly timeoutMs?: number | null;
-  readonly timeoutExpiresAt?: Date | null;
-}
-interface SagaState {
-  readonly metadata: SagaStateMetadata;
-}
-interface SagaStore<TState extends SagaState> {
-  getById(sagaName: string, sagaId: string): Promise<TState | null>;
-  getByCorrelationId(sagaName: string, correlationId: string): Promise<TState | null>;
-  insert(sagaName: string, correlationId: string, state: TState): Promise<void>;
-  update(sagaName: string, state: TState, expectedVersion: number): Promise<void>;
-  delete(sagaName: string, sagaId: string): Promise<void>;
-}
-/** createBus's options (types/bus.ts): a default store for every saga, or one per registration. */
-interface SagaRegistration<TState extends SagaState> {
-  readonly definition: { readonly name: string };
-  readonly store?: SagaStore<TState>;
-}
-interface BusConfig {
-  readonly store?: SagaStore<SagaState>;
-  readonly sagas: ReadonlyArray<SagaRegistration<SagaState>>;
-}
-declare function createBus(config: BusConfig): void;
+// The test stand-in of @saga-bus/core declares these as core publishes them (test/fixtures/saga-bus-core).
+type BusOptions = Pick<BusConfig, "store" | "sagas">;
+declare function createBus(config: BusOptions): void;
 
 interface OrderState extends SagaState {
   orderId: string;

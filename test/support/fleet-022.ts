@@ -8,7 +8,7 @@
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { RedisSagaStore as Store022 } from "store-redis-0.2.2";
-import { ConcurrencyError, RedisSagaStore, type RedisSagaStoreOptions } from "../../src/index";
+import { ConcurrencyError, RedisSagaStore, type RedisSagaStoreOptions, type SagaMetadata } from "../../src/index";
 
 export const SAGA = "CounterSaga";
 export const CREATED_AT = new Date("2026-01-02T03:04:05.678Z");
@@ -16,18 +16,7 @@ export const CREATED_AT = new Date("2026-01-02T03:04:05.678Z");
 export interface Counter {
   count: number;
   lastWriter: string;
-  metadata: {
-    sagaId: string;
-    version: number;
-    createdAt: Date;
-    updatedAt: Date;
-    isCompleted: boolean;
-    archivedAt?: Date | null;
-    traceParent?: string | null;
-    traceState?: string | null;
-    timeoutMs?: number | null;
-    timeoutExpiresAt?: Date | null;
-  };
+  metadata: SagaMetadata;
 }
 
 export const sagaIdOf = (i: number) => `saga-${i}`;
