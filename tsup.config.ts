@@ -1,15 +1,20 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "tsup";
+import { assembleLua } from "./src/lua-assemble";
 
 /** src/lua, the single source of truth for the server-side scripts. */
 export const LUA_DIR = fileURLToPath(new URL("./src/lua/", import.meta.url));
 
-/** Every src/lua/*.lua file, name (without .lua) → source, in name order: what the build writes into dist/. */
+/**
+ * Every src/lua/*.lua script, name (without .lua) → source with its includes
+ * from src/lua/includes assembled, in name order: what the build writes into dist/.
+ */
 export function luaSources(dir: string = LUA_DIR): Record<string, string> {
   const sources: Record<string, string> = {};
   for (const file of readdirSync(dir).filter((f) => f.endsWith(".lua")).sort()) {
-    sources[file.slice(0, -".lua".length)] = readFileSync(`${dir}/${file}`, "utf8");
+    const name = file.slice(0, -".lua".length);
+    sources[name] = assembleLua(name, readFileSync(`${dir}/${file}`, "utf8"), (include) => readFileSync(`${dir}/includes/${include}.lua`, "utf8"));
   }
   return sources;
 }

@@ -16,7 +16,7 @@ import { Redis } from "ioredis";
 import { BUILT_IN_CODECS, type BuiltInCodecName } from "../codecs/index";
 import { HEADER_SIZE, sagaIdFingerprint } from "../codecs/envelope";
 import { EnvelopeSerializer } from "../codecs/serializer";
-import { WriteStatus, type SagaBackend, type WriteResult } from "../src/backend";
+import { WriteStatus, type SagaEngine, type WriteResult } from "../src/engine";
 import { LuaScript } from "../src/lua-script";
 import { RedisSagaStore } from "../src/redis-store";
 import { SagaStore } from "../src/store";
@@ -80,18 +80,17 @@ function cpuOnly(): void {
  * succeed. Methods the store does not call on these paths resolve to undefined,
  * so the stub keeps compiling as the engine contract grows.
  */
-function stubBackend(stored: Buffer, correlationId: string): SagaBackend {
+function stubBackend(stored: Buffer, correlationId: string): SagaEngine {
   const written: WriteResult = { status: WriteStatus.Written, storedVersion: 0, storedSchemaVersion: 1, previousTtlMs: -1 };
-  const hot: Partial<SagaBackend> = {
+  const hot: Partial<SagaEngine> = {
     connectionEpoch: 0,
     getValue: async () => stored,
     getIndex: async () => correlationId,
-    writeValue: async () => written,
-    claimIndex: async () => null,
-    refreshIndex: async () => {},
+    insert: async () => written,
+    update: async () => written,
   };
   const idle = async () => undefined;
-  return new Proxy(hot, { get: (target, name) => (name in target ? target[name as keyof SagaBackend] : idle) }) as SagaBackend;
+  return new Proxy(hot, { get: (target, name) => (name in target ? target[name as keyof SagaEngine] : idle) }) as SagaEngine;
 }
 
 async function storeOverStub(): Promise<void> {

@@ -38,7 +38,12 @@ export const PLAIN_REQUEST_MAGIC = 0xfd;
 export const ENVELOPE_FORMAT_VERSION = 1;
 export const HEADER_SIZE = 28;
 export const FLAG_DEFLATE = 0x01;
+/** Every flag bit this version reads; a value with any other bit set is never decoded, written over or deleted. */
 export const KNOWN_FLAGS = FLAG_DEFLATE;
+/** Codec ids 1..HIGHEST_BUILT_IN_CODEC_ID are the built-in codecs; 0 and the ids up to 127 above it are unassigned. */
+export const HIGHEST_BUILT_IN_CODEC_ID = 3;
+/** Ids from here to 255 belong to applications' own codecs. */
+export const FIRST_CUSTOM_CODEC_ID = 128;
 
 export const OFFSET = {
   magic: 0,
@@ -49,7 +54,6 @@ export const OFFSET = {
   sagaVersion: 8,
   token: 12,
   fingerprint: 20,
-  payload: HEADER_SIZE,
 } as const;
 
 export interface EnvelopeHeader {

@@ -1,6 +1,6 @@
 import { DecodeError, InvalidKeyError, InvalidStateError, StateTooLargeError } from "../src/errors";
-import { escapeCorrelationId } from "../src/keys";
-import { isSagaBusShaped, type AnySagaState } from "../src/state-shape";
+import { escapeCorrelationId } from "./correlation-id-escape";
+import { isSagaBusShaped, type AnySagaState } from "./state-shape";
 import { stringWithReserve } from "./codec";
 import { HEADER_SIZE, sagaIdFingerprint, writePlainRequestHeader } from "./envelope";
 import { reviveMetadataDates } from "./saga-dates";

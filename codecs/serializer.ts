@@ -4,11 +4,10 @@ import { nonNegativeInteger } from "../src/options";
 import type { SagaCodec } from "./codec";
 import { BUILT_IN_CODECS, jsonCodec, type BuiltInCodecName } from "./index";
 import { LEGACY_WRITE_FORMAT, WRITE_FORMATS, assertLegacyCorrelationId, decodeLegacy, encodeLegacyRequest, type WriteFormat } from "./legacy-json";
+import { headerProblem } from "./stored-identity";
 import {
-  ENVELOPE_FORMAT_VERSION,
   FLAG_DEFLATE,
   HEADER_SIZE,
-  KNOWN_FLAGS,
   isEnvelope,
   readHeader,
   sagaIdFingerprint,
@@ -131,12 +130,9 @@ export class EnvelopeSerializer {
   /** Decode stored bytes; every failure is a DecodeError naming `key`. */
   decode(key: string, bytes: Buffer): DecodedValue {
     if (!isEnvelope(bytes)) return { state: decodeLegacy(key, bytes), schemaVersion: undefined, sagaVersion: undefined };
-    const header = readHeader(bytes);
-    if (!header) throw new DecodeError(key, `envelope shorter than its ${HEADER_SIZE}-byte header`);
-    if (header.format !== ENVELOPE_FORMAT_VERSION) {
-      throw new DecodeError(key, `envelope format ${header.format} is not supported by this version (reads format ${ENVELOPE_FORMAT_VERSION})`);
-    }
-    if ((header.flags & ~KNOWN_FLAGS) !== 0) throw new DecodeError(key, `unknown envelope flags 0x${header.flags.toString(16)}`);
+    const problem = headerProblem(bytes);
+    if (problem !== undefined) throw new DecodeError(key, problem);
+    const header = readHeader(bytes)!;
     const codec = this.codecsById.get(header.codecId);
     if (!codec) throw new DecodeError(key, `unknown codec id ${header.codecId}`);
     let payload = bytes.subarray(HEADER_SIZE);

@@ -1,27 +1,64 @@
 /**
- * What a stored value says of itself, by the rules the write scripts apply
- * (src/lua/write.lua, src/lua/delete-owned.lua): an envelope's header, when
- * this version can vouch for it (format 1, known flags, an assigned codec
- * id), or a 0.2.2 JSON value's saga id and version. The embedded engine and
- * the tests take these rules from here.
+ * The rules by which a stored value is trusted, in one place for the
+ * TypeScript side: which envelope headers this version can vouch for (format,
+ * flags, codec id), and what a 0.2.2 JSON value says of its saga id and
+ * version. The serializer decodes by them, the embedded engine and the
+ * Cluster engine compare by them, and the Lua scripts apply the same rules
+ * from src/lua/includes/stored-identity.lua, whose constants a test checks
+ * against these.
  */
-import { ENVELOPE_FORMAT_VERSION, HEADER_SIZE, KNOWN_FLAGS, OFFSET, isEnvelope, sagaIdFingerprint } from "./envelope";
+import {
+  ENVELOPE_FORMAT_VERSION,
+  FIRST_CUSTOM_CODEC_ID,
+  HEADER_SIZE,
+  HIGHEST_BUILT_IN_CODEC_ID,
+  KNOWN_FLAGS,
+  OFFSET,
+  isEnvelope,
+  sagaIdFingerprint,
+} from "./envelope";
+import { isSagaBusShaped, readSagaId } from "./state-shape";
 
 export interface StoredIdentity {
   version: number;
+  /** 0 for a 0.2.2 value. */
   schemaVersion: number;
   fingerprint: Buffer;
+  /** An envelope's write token; a 0.2.2 value has none. */
   token: Buffer | undefined;
+}
+
+/** Why this version cannot vouch for an envelope's header; undefined when it can. `bytes` starts with the envelope magic. */
+export function headerProblem(bytes: Buffer): string | undefined {
+  if (bytes.length < HEADER_SIZE) return `envelope shorter than its ${HEADER_SIZE}-byte header`;
+  const format = bytes[OFFSET.format]!;
+  if (format !== ENVELOPE_FORMAT_VERSION) return `envelope format ${format} is not supported by this version (reads format ${ENVELOPE_FORMAT_VERSION})`;
+  const flags = bytes[OFFSET.flags]!;
+  if ((flags & ~KNOWN_FLAGS) !== 0) return `unknown envelope flags 0x${flags.toString(16)}`;
+  const codecId = bytes[OFFSET.codec]!;
+  if (codecId === 0 || (codecId > HIGHEST_BUILT_IN_CODEC_ID && codecId < FIRST_CUSTOM_CODEC_ID)) return `unknown codec id ${codecId}`;
+  return undefined;
+}
+
+/**
+ * The saga id and version a parsed 0.2.2 JSON value carries: a saga-bus-shaped
+ * one (codecs/state-shape.ts) from its metadata, any other from its top-level
+ * `id` and `version`; a version that is not a number counts as 0. Undefined
+ * without a string id.
+ */
+export function legacyIdentity(doc: unknown): { sagaId: string; version: number } | undefined {
+  if (doc === null || typeof doc !== "object") return undefined;
+  const record = doc as Record<string, unknown>;
+  const sagaId = readSagaId(record);
+  if (sagaId === undefined) return undefined;
+  const version = (isSagaBusShaped(record) ? (record.metadata as Record<string, unknown>) : record).version;
+  return { sagaId, version: typeof version === "number" ? version : 0 };
 }
 
 /** The stored value's identity; undefined when it is unreadable. */
 export function identityOf(bytes: Buffer): StoredIdentity | undefined {
   if (isEnvelope(bytes)) {
-    const codec = bytes[OFFSET.codec]!;
-    const unknownCodec = codec === 0 || (codec > 3 && codec < 128);
-    if (bytes.length < HEADER_SIZE || bytes[OFFSET.format] !== ENVELOPE_FORMAT_VERSION || (bytes[OFFSET.flags]! & ~KNOWN_FLAGS) !== 0 || unknownCodec) {
-      return undefined;
-    }
+    if (headerProblem(bytes) !== undefined) return undefined;
     return {
       version: bytes.readUInt32BE(OFFSET.sagaVersion),
       schemaVersion: bytes.readUInt32BE(OFFSET.schemaVersion),
@@ -29,17 +66,12 @@ export function identityOf(bytes: Buffer): StoredIdentity | undefined {
       fingerprint: bytes.subarray(OFFSET.fingerprint, OFFSET.fingerprint + 8),
     };
   }
-  let doc: any;
+  let doc: unknown;
   try {
     doc = JSON.parse(bytes.toString("utf8"));
   } catch {
     return undefined;
   }
-  if (doc === null || typeof doc !== "object") return undefined;
-  // The shape rule of src/state-shape.ts: a string metadata.sagaId makes metadata the only source.
-  const busMetadata = doc.metadata !== null && typeof doc.metadata === "object" && typeof doc.metadata.sagaId === "string" ? doc.metadata : undefined;
-  const id = busMetadata ? busMetadata.sagaId : doc.id;
-  if (typeof id !== "string") return undefined;
-  const version = (busMetadata ?? doc).version;
-  return { version: typeof version === "number" ? version : 0, schemaVersion: 0, token: undefined, fingerprint: sagaIdFingerprint(id) };
+  const legacy = legacyIdentity(doc);
+  return legacy && { version: legacy.version, schemaVersion: 0, token: undefined, fingerprint: sagaIdFingerprint(legacy.sagaId) };
 }

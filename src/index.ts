@@ -15,8 +15,13 @@ export {
 } from "./registry";
 export { defineSaga, SagaDefinition, type Migration, type SchemaVersion } from "../migrations/define-saga";
 export * from "./errors";
-export type { SagaState, SagaMetadata, AnySagaState } from "./state-shape";
+export type { SagaState, SagaMetadata, AnySagaState } from "../codecs/state-shape";
 export type { SagaCodec } from "../codecs/codec";
 export { jsonCodec, superjsonCodec, msgpackCodec, type BuiltInCodecName } from "../codecs/index";
 export { DEFAULT_COMPRESS_ABOVE_BYTES, DEFAULT_MAX_STATE_BYTES } from "../codecs/serializer";
 export { ENVELOPE_FORMAT_VERSION, HEADER_SIZE as ENVELOPE_HEADER_SIZE } from "../codecs/envelope";
+export { WriteStatus, DeleteStatus, type SagaEngine, type WriteRequest, type InsertRequest, type WriteResult } from "./engine";
+export { MemoryEngine } from "./engines/memory";
+export { identityOf, type StoredIdentity } from "../codecs/stored-identity";
+export { sagaIdFingerprint } from "../codecs/envelope";
+export { escapeCorrelationId } from "../codecs/correlation-id-escape";

@@ -1,3 +1,4 @@
+import { escapeCorrelationId, unescapeCorrelationId } from "../codecs/correlation-id-escape";
 import { InvalidKeyError } from "./errors";
 
 /**
@@ -5,9 +6,8 @@ import { InvalidKeyError } from "./errors";
  *   value: {prefix}saga:{sagaName}:{escapedCorrelationId}
  *   index: {prefix}saga:{sagaName}:idx:id:{sagaId}
  *
- * The index namespace `idx:` is reserved, so a correlation id that starts with
- * `idx:` (or with the escape character `%`) has its first character
- * percent-encoded. Saga names may not contain `:`, which keeps names from
+ * The index namespace `idx:` is reserved: codecs/correlation-id-escape.ts
+ * says how a correlation id is written into a value key. Saga names may not contain `:`, which keeps names from
  * bleeding into ids. Ids must be well-formed Unicode, because ioredis encodes
  * strings as UTF-8 and a lone surrogate would collapse to U+FFFD, making two
  * different ids share one key.
@@ -33,19 +33,6 @@ export function assertId(part: "sagaId" | "correlationId", id: string): void {
     throw new InvalidKeyError(part, id, `longer than ${MAX_ID_BYTES} bytes`);
   }
   if (!id.isWellFormed()) throw new InvalidKeyError(part, id, "contains a lone surrogate");
-}
-
-export function escapeCorrelationId(correlationId: string): string {
-  const first = correlationId.charCodeAt(0);
-  if (first === 0x25 /* % */) return "%25" + correlationId.slice(1);
-  if (first === 0x69 /* i */ && correlationId.startsWith("idx:")) return "%69" + correlationId.slice(1);
-  return correlationId;
-}
-
-export function unescapeCorrelationId(escaped: string): string {
-  if (escaped.startsWith("%25")) return "%" + escaped.slice(3);
-  if (escaped.startsWith("%69")) return "i" + escaped.slice(3);
-  return escaped;
 }
 
 export class KeyLayout {

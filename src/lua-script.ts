@@ -1,9 +1,10 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { assembleLua } from "./lua-assemble";
 
 /**
- * Set by the build (tsup.config.ts): every src/lua/*.lua file, name → source,
- * so dist/ carries its scripts inside the JavaScript (an application may bundle
+ * Set by the build (tsup.config.ts): every src/lua/*.lua file, name → source
+ * with its includes assembled (src/lua-assemble.ts), so dist/ carries its scripts inside the JavaScript (an application may bundle
  * it into one file). Absent when run from source (vitest, tsx), where the .lua
  * files are read.
  */
@@ -11,7 +12,10 @@ declare const BUILT_LUA_SOURCES: Readonly<Record<string, string>> | undefined;
 
 function luaSource(name: string): string {
   // Source runs only: the build drops this labelled statement (tsup.config.ts, dropLabels).
-  FROM_SOURCE: if (typeof BUILT_LUA_SOURCES === "undefined") return readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
+  FROM_SOURCE: if (typeof BUILT_LUA_SOURCES === "undefined") {
+    const read = (path: string) => readFileSync(new URL(`./lua/${path}.lua`, import.meta.url), "utf8");
+    return assembleLua(name, read(name), (include) => read(`includes/${include}`));
+  }
   const source = Object.hasOwn(BUILT_LUA_SOURCES, name) ? BUILT_LUA_SOURCES[name] : undefined;
   if (source === undefined) throw new Error(`no Lua script "${name}" in this build (src/lua/${name}.lua)`);
   return source;
@@ -27,6 +31,6 @@ export class LuaScript {
 
   constructor(readonly name: string) {
     this.source = luaSource(name);
-    this.sha = createHash("sha1").update(this.source).digest("hex");
+    this.sha = hash("sha1", this.source, "hex");
   }
 }

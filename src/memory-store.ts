@@ -1,6 +1,6 @@
-import { MemoryBackend } from "./engines/memory";
+import { MemoryEngine } from "./engines/memory";
 import { SagaStore, type SagaStoreOptions } from "./store";
-import { readSagaId, type AnySagaState } from "./state-shape";
+import { readSagaId, type AnySagaState } from "../codecs/state-shape";
 
 /**
  * The embedded engine: the same envelopes, compare-and-set and TTL rules as
@@ -9,12 +9,12 @@ import { readSagaId, type AnySagaState } from "./state-shape";
  * synchronous as there, over this store's key prefix.
  */
 export class InMemorySagaStore<Types = any> extends SagaStore<Types> {
-  private readonly memory: MemoryBackend;
+  private readonly memory: MemoryEngine;
 
   constructor(options: SagaStoreOptions<Types> = {}) {
-    const backend = new MemoryBackend();
-    super(options, () => backend);
-    this.memory = backend;
+    const engine = new MemoryEngine();
+    super(options, () => engine);
+    this.memory = engine;
   }
 
   /** How many sagas are stored. */

@@ -1,5 +1,7 @@
 import { Redis, type Cluster, type RedisOptions } from "ioredis";
-import { RedisBackend, type Durability } from "./engines/redis";
+import { RedisEngine, isCluster, type Durability } from "./engines/redis";
+import { ClusterRedisEngine } from "./engines/redis-cluster";
+import { StandaloneRedisEngine } from "./engines/redis-standalone";
 import { InvalidOptionsError } from "./errors";
 import { DEFAULT_OPERATION_TIMEOUT_MS, DEFAULT_START_TIMEOUT_MS, SagaStore, type SagaStoreOptions } from "./store";
 
@@ -61,15 +63,17 @@ export class RedisSagaStore<Types = any> extends SagaStore<Types> {
     if (durability && (!Number.isSafeInteger(durability.replicas) || durability.replicas < 1 || !Number.isSafeInteger(durability.timeoutMs) || durability.timeoutMs < 1)) {
       throw new InvalidOptionsError("durability needs an integer replicas >= 1 and an integer timeoutMs >= 1");
     }
-    super(options, () =>
-      new RedisBackend(options.redis ?? ownClient(options.connection!, options), !options.redis, { durability, allowEviction: options.allowEviction === true }),
-    );
+    super(options, () => {
+      const client = options.redis ?? ownClient(options.connection!, options);
+      const Engine = isCluster(client) ? ClusterRedisEngine : StandaloneRedisEngine;
+      return new Engine(client, !options.redis, { durability, allowEviction: options.allowEviction === true });
+    });
   }
 
   /** The client of the started store (the one it was given, or the one it created), as in 0.2.2; null before the first start and after close(). */
   getRedis(): Redis | Cluster | null {
     const engine = this.engine;
-    return engine instanceof RedisBackend ? engine.client : null;
+    return engine instanceof RedisEngine ? engine.client : null;
   }
 }
 

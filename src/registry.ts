@@ -4,7 +4,7 @@ import type { SagaDefinition } from "../migrations/define-saga";
 import type { BuiltInCodecName, SagaCodec } from "../codecs/index";
 import { RegistryInvalidError, UnknownSagaError } from "./errors";
 import { assertSagaName } from "./keys";
-import type { SagaMetadata } from "./state-shape";
+import type { SagaMetadata } from "../codecs/state-shape";
 
 /**
  * What a registered saga's reads return: the latest schema's output plus the

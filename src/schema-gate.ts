@@ -6,7 +6,7 @@ import { LEGACY_WRITE_FORMAT } from "../codecs/legacy-json";
 import { InvalidStateError, MigrationError, RegistryInvalidError, SchemaValidationError, SchemaVersionAheadError } from "./errors";
 import { jsonUnsafeFields } from "./schema-json-compat";
 import type { RegisteredSaga, SagaRegistry } from "./registry";
-import { isSagaBusShaped, readSagaId, type AnySagaState } from "./state-shape";
+import { isSagaBusShaped, readSagaId, type AnySagaState } from "../codecs/state-shape";
 
 /** Envelope schema version for sagas the registry does not declare (or with no registry). */
 export const UNREGISTERED_SCHEMA_VERSION = 1;

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { stringWithReserve, type SagaCodec } from "../codecs/codec";
 import { HEADER_SIZE } from "../codecs/envelope";
 import { DEFAULT_COMPRESS_ABOVE_BYTES, DEFAULT_MAX_STATE_BYTES, EnvelopeSerializer } from "../codecs/serializer";
-import { MemoryBackend } from "../src/engines/memory";
+import { MemoryEngine } from "../src/engines/memory";
 import {
   DecodeError,
   InMemorySagaStore,
@@ -27,7 +27,7 @@ const encodeMeta = (sagaId = "s1", sagaVersion = 0) => ({ sagaId, sagaVersion, s
 
 /** A store on the embedded engine whose stored bytes the test can inspect. */
 function inspectableStore(options: SagaStoreOptions = {}) {
-  const backend = new MemoryBackend();
+  const backend = new MemoryEngine();
   const store = new SagaStore({ keyPrefix: "c:", ...options }, () => backend);
   return { store, backend, valueKey: (name: string, correlationId: string) => `c:saga:${name}:${correlationId}`, indexKey: (name: string, id: string) => `c:saga:${name}:idx:id:${id}` };
 }
@@ -381,7 +381,7 @@ describe("every reader reads every codec", () => {
   }
 
   it("a store switched from msgpack to json keeps reading and updating the msgpack saga (rolling codec change)", async () => {
-    const backend = new MemoryBackend();
+    const backend = new MemoryEngine();
     const before = new SagaStore({ codec: "msgpack", keyPrefix: "r:" }, () => backend);
     await before.insert("Roll", "c1", { n: 1, metadata: meta("saga-r") });
     expect((await backend.getValue("r:saga:Roll:c1"))![2]).toBe(3);

@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { Cluster, Redis } from "ioredis";
 import { afterAll, describe, expect, inject, it, vi } from "vitest";
-import { MemoryBackend } from "../src/engines/memory";
+import { MemoryEngine } from "../src/engines/memory";
 import {
   ConcurrencyError,
   DecodeError,
@@ -98,7 +98,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
   async function openShared(...optionsList: SagaStoreOptions[]): Promise<{ stores: SagaStore[]; prefix: string }> {
     const prefix = uniquePrefix();
     if (engine.name === "memory") {
-      const backend = new MemoryBackend();
+      const backend = new MemoryEngine();
       return { prefix, stores: optionsList.map((options) => new SagaStore({ retryDelayMs: 1, ...options, keyPrefix: prefix }, () => backend)) };
     }
     const stores: SagaStore[] = [];
@@ -606,10 +606,10 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
     /** A store plus a way to point an id index anywhere, as a leftover from another program would. */
     async function openWithIndexWriter() {
       if (engine.name === "memory") {
-        const backend = new MemoryBackend();
+        const backend = new MemoryEngine();
         const prefix = uniquePrefix();
         const store = new SagaStore({ retryDelayMs: 1, keyPrefix: prefix }, () => backend);
-        return { store, prefix, putIndex: async (key: string, to: string) => void (await backend.claimIndex(key, to, 0, (await backend.getIndex(key)) ?? undefined)) };
+        return { store, prefix, putIndex: async (key: string, to: string) => backend.plant(key, to) };
       }
       const opened = await engine.open({ retryDelayMs: 1 });
       const raw = (opened.redis ?? opened.cluster)!;
@@ -1144,7 +1144,7 @@ describe("Redis only: construction, initialize and close", () => {
   });
 
   it("a failed start reaches its callers as a typed error and the next call starts again", async () => {
-    const backend = new MemoryBackend();
+    const backend = new MemoryEngine();
     let attempts = 0;
     const flaky = Object.create(backend, {
       initialize: {
@@ -1153,7 +1153,7 @@ describe("Redis only: construction, initialize and close", () => {
           if (attempts === 1) throw new RedisUnavailableError("initialize", undefined, false, { cause: new Error("connect ECONNREFUSED") });
         },
       },
-    }) as MemoryBackend;
+    }) as MemoryEngine;
     const store = new SagaStore({ keyPrefix: uniquePrefix() }, () => flaky);
     const first = await Promise.all([caught(store.findById("OrderSaga", "s")), caught(store.save("OrderSaga", seedState("s", "c")))]);
     for (const error of first) expect(error).toBeInstanceOf(RedisUnavailableError);

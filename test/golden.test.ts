@@ -9,11 +9,11 @@ import {
   ENVELOPE_MAGIC,
   FLAG_DEFLATE,
   HEADER_SIZE,
-  KNOWN_FLAGS,
+  KNOWN_FLAGS, HIGHEST_BUILT_IN_CODEC_ID, FIRST_CUSTOM_CODEC_ID,
   OFFSET,
 } from "../codecs/envelope";
 import { EnvelopeSerializer } from "../codecs/serializer";
-import { MemoryBackend } from "../src/engines/memory";
+import { MemoryEngine } from "../src/engines/memory";
 import {
   ConcurrencyError,
   ENVELOPE_FORMAT_VERSION as EXPORTED_FORMAT_VERSION,
@@ -192,6 +192,8 @@ describe("envelope constants", () => {
     expect(ENVELOPE_MAGIC).toBe(0xfe);
     expect(FLAG_DEFLATE).toBe(0x01);
     expect(KNOWN_FLAGS).toBe(0x01);
+    expect(HIGHEST_BUILT_IN_CODEC_ID).toBe(3);
+    expect(FIRST_CUSTOM_CODEC_ID).toBe(128);
     expect(OFFSET).toEqual({
       magic: 0,
       format: 1,
@@ -201,7 +203,6 @@ describe("envelope constants", () => {
       sagaVersion: 8,
       token: 12,
       fingerprint: 20,
-      payload: 28,
     });
   });
 });
@@ -388,10 +389,9 @@ describe("writeFormat \"0.2.2\" reproduces legacy-0.2.2.hex (the plain-JSON writ
 
 describe("the store reads golden values (embedded engine holding the exact bytes)", () => {
   async function storeHolding(valueKey: string, bytes: Buffer, index?: { key: string; correlationId: string }) {
-    const backend = new MemoryBackend();
-    const written = await backend.writeValue({ key: valueKey, envelope: bytes, expectedVersion: -1, ttlMs: 0 });
-    expect(written.status).toBe(1);
-    if (index) expect(await backend.claimIndex(index.key, index.correlationId, 0, undefined)).toBeNull();
+    const backend = new MemoryEngine();
+    backend.plant(valueKey, bytes);
+    if (index) backend.plant(index.key, index.correlationId);
     const store = new SagaStore({ keyPrefix: "golden:" }, () => backend);
     return { store, backend };
   }

@@ -2,7 +2,9 @@
  * The Lua scripts are part of the built JavaScript (tsup.config.ts defines
  * BUILT_LUA_SOURCES, src/lua-script.ts uses it): a build of src/lua-script.ts
  * with the repo's own tsup config, run by plain node from a folder holding
- * nothing else, must serve exactly the files of src/lua/, and read no file.
+ * nothing else, must serve exactly the scripts of src/lua/ with their
+ * includes assembled, and read no file. The shared include's constants are
+ * the TypeScript ones.
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -13,9 +15,25 @@ import { build, type Options } from "tsup";
 import { afterAll, describe, expect, it } from "vitest";
 import tsupConfig, { LUA_DIR, luaSources } from "../tsup.config";
 import { LuaScript } from "../src/lua-script";
+import * as envelope from "../codecs/envelope";
 
 const files = readdirSync(LUA_DIR).filter((f) => f.endsWith(".lua")).sort();
-const fromDisk = Object.fromEntries(files.map((f) => [f.slice(0, -4), readFileSync(join(LUA_DIR, f), "utf8")]));
+const includes = Object.fromEntries(
+  readdirSync(join(LUA_DIR, "includes"))
+    .filter((f) => f.endsWith(".lua"))
+    .map((f) => [f.slice(0, -4), readFileSync(join(LUA_DIR, "includes", f), "utf8")]),
+);
+/** Each script as Redis must see it: every `--- @include "name"` line replaced by that include's text. */
+const fromDisk = Object.fromEntries(
+  files.map((f) => {
+    const raw = readFileSync(join(LUA_DIR, f), "utf8");
+    const lines = raw.split("\n").flatMap((line) => {
+      const include = /^--- @include "(.+)"$/.exec(line)?.[1];
+      return include === undefined ? [line] : includes[include]!.replace(/\n$/, "").split("\n");
+    });
+    return [f.slice(0, -4), lines.join("\n")];
+  }),
+);
 const sha1 = (s: string) => createHash("sha1").update(s).digest("hex");
 /** The scripts the Redis engine loads: new LuaScript("...") in src/engines/redis.ts. */
 const used = [...readFileSync(new URL("../src/engines/redis.ts", import.meta.url), "utf8").matchAll(/new LuaScript\("([^"]+)"\)/g)].map((m) => m[1]!);
@@ -24,9 +42,13 @@ const tmp = mkdtempSync(join(tmpdir(), "saga-lua-build-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("Lua sources", () => {
-  it("the build's table is every src/lua/*.lua file, byte for byte, each with its header", () => {
+  it("the build's table is every src/lua/*.lua script with its includes in place, each with its header", () => {
     expect(files.length).toBeGreaterThan(0);
+    expect(Object.keys(includes)).toContain("stored-identity");
     expect(luaSources()).toStrictEqual(fromDisk);
+    for (const source of Object.values(luaSources())) expect(source).not.toMatch(/^--- @include/m);
+    expect(luaSources()["write"]).toContain(includes["stored-identity"]!.trim());
+    expect(luaSources()["delete-owned"]).toContain(includes["stored-identity"]!.trim());
     for (const [name, source] of Object.entries(fromDisk)) expect(source.startsWith("--[[\n"), name).toBe(true);
     expect(used.length).toBeGreaterThan(0);
     for (const name of used) expect(Object.keys(fromDisk), name).toContain(name);
@@ -82,5 +104,38 @@ describe("Lua sources", () => {
     expect(out.esm).toStrictEqual(expected);
     expect(out.cjs).toStrictEqual(expected);
     expect(out.unknown).toContain('no Lua script "no-such-script"');
+  });
+});
+
+describe("the shared Lua include states the TypeScript rules", () => {
+  const constant = (name: string) => {
+    const match = new RegExp(`^local ${name} = (\\d+)$`, "m").exec(includes["stored-identity"]!);
+    if (!match) throw new Error(`src/lua/includes/stored-identity.lua declares no ${name}`);
+    return Number(match[1]);
+  };
+
+  it("every envelope constant the scripts judge by equals codecs/envelope.ts's", () => {
+    expect({
+      ENVELOPE_MAGIC: constant("ENVELOPE_MAGIC"),
+      ENVELOPE_FORMAT_VERSION: constant("ENVELOPE_FORMAT_VERSION"),
+      HEADER_SIZE: constant("HEADER_SIZE"),
+      KNOWN_FLAGS: constant("KNOWN_FLAGS"),
+      HIGHEST_BUILT_IN_CODEC_ID: constant("HIGHEST_BUILT_IN_CODEC_ID"),
+      FIRST_CUSTOM_CODEC_ID: constant("FIRST_CUSTOM_CODEC_ID"),
+    }).toStrictEqual({
+      ENVELOPE_MAGIC: envelope.ENVELOPE_MAGIC,
+      ENVELOPE_FORMAT_VERSION: envelope.ENVELOPE_FORMAT_VERSION,
+      HEADER_SIZE: envelope.HEADER_SIZE,
+      KNOWN_FLAGS: envelope.KNOWN_FLAGS,
+      HIGHEST_BUILT_IN_CODEC_ID: envelope.HIGHEST_BUILT_IN_CODEC_ID,
+      FIRST_CUSTOM_CODEC_ID: envelope.FIRST_CUSTOM_CODEC_ID,
+    });
+  });
+
+  it("no script restates a rule the include holds", () => {
+    for (const name of files) {
+      const raw = readFileSync(join(LUA_DIR, name), "utf8");
+      for (const restated of ["cjson.decode", "== 254", "sha1hex", "local function identity"]) expect(raw, `${name}: ${restated}`).not.toContain(restated);
+    }
   });
 });

@@ -5,7 +5,7 @@
  * ("already written") instead of reporting a conflict with itself, after which
  * modify() would apply its function twice.
  *
- * 1. Engine level: RedisBackend and MemoryBackend, the same envelope sent twice.
+ * 1. Engine level: every engine (test/support/engines.ts), the same envelope sent twice.
  * 2. Store level, real connection loss: CLIENT KILL of the store's connection
  *    while 16 callers modify one saga.
  * 3. Store level, deterministic lost replies: a TCP relay that stops passing
@@ -22,9 +22,7 @@ import { Redis } from "ioredis";
 import { describe, expect, inject, it } from "vitest";
 import { EnvelopeSerializer } from "../codecs/serializer";
 import { OFFSET } from "../codecs/envelope";
-import { WriteStatus, type SagaBackend } from "../src/backend";
-import { MemoryBackend } from "../src/engines/memory";
-import { RedisBackend } from "../src/engines/redis";
+import { WriteStatus, type WriteRequest } from "../src/engine";
 import {
   ConcurrencyError,
   RedisSagaStore,
@@ -36,6 +34,7 @@ import {
 } from "../src/index";
 import { addCount, describeError } from "./support/load";
 import { clientIdByName } from "./support/redis-server";
+import { ENGINES } from "./support/engines";
 import { sagaBusState, uniquePrefix } from "./support/stores";
 
 const SAGA = "Resend";
@@ -44,98 +43,75 @@ function report(label: string, figures: Record<string, unknown>): void {
   if (process.env.CONCURRENCY_REPORT) console.log(`[resend] ${label} ${JSON.stringify(figures)}`);
 }
 
-const backends: Array<{ name: string; open(): Promise<{ backend: SagaBackend; close(): Promise<void> }> }> = [
-  {
-    name: "RedisBackend",
-    async open() {
-      const client = new Redis(inject("redisUrl"));
-      const backend = new RedisBackend(client, false);
-      await backend.initialize();
-      return {
-        backend,
-        async close() {
-          await backend.close();
-          await client.quit();
-        },
-      };
-    },
-  },
-  {
-    name: "MemoryBackend",
-    async open() {
-      const backend = new MemoryBackend();
-      return { backend, close: () => backend.close() };
-    },
-  },
-];
-
-describe.each(backends)("$name: a re-sent write recognises itself", ({ open }) => {
+describe.each(ENGINES)("$name engine: a re-sent write recognises itself", ({ open }) => {
   const serializer = new EnvelopeSerializer();
   const envelope = (sagaId: string, sagaVersion: number, fields: Record<string, unknown>) =>
     serializer.encode(SAGA, sagaBusState(sagaId, fields, sagaVersion), { sagaId, sagaVersion, schemaVersion: 1 });
   const tokenOf = (bytes: Buffer) => bytes.subarray(OFFSET.token, OFFSET.token + 8).toString("hex");
+  const updateOf = (valueKey: string, bytes: Buffer): WriteRequest => ({ valueKey, envelope: bytes, ttlMs: 0, indexKey: `${valueKey}:idx`, correlationId: "c" });
+  const insertOf = (valueKey: string, bytes: Buffer) => ({ ...updateOf(valueKey, bytes), valueKeyPrefix: `${valueKey}:`, sagaName: SAGA, sagaId: "s" });
 
   it("insert sent twice: Written, then AlreadyWritten; a different insert of the key: Exists", async () => {
-    const { backend, close } = await open();
+    const { engine, close } = await open();
     try {
       const key = `${uniquePrefix()}saga:${SAGA}:c1`;
       const first = envelope("s1", 0, { n: 1 });
-      expect(await backend.writeValue({ key, envelope: first, expectedVersion: -1, ttlMs: 0 })).toMatchObject({
+      expect(await engine.insert(insertOf(key, first))).toMatchObject({
         status: WriteStatus.Written,
         previousTtlMs: -2,
       });
-      expect(await backend.writeValue({ key, envelope: first, expectedVersion: -1, ttlMs: 0 })).toMatchObject({
+      expect(await engine.insert(insertOf(key, first))).toMatchObject({
         status: WriteStatus.AlreadyWritten,
         storedVersion: 0,
       });
       const other = envelope("s1", 0, { n: 2 });
       expect(tokenOf(other)).not.toBe(tokenOf(first));
-      expect(await backend.writeValue({ key, envelope: other, expectedVersion: -1, ttlMs: 0 })).toMatchObject({
+      expect(await engine.insert(insertOf(key, other))).toMatchObject({
         status: WriteStatus.Exists,
         storedVersion: 0,
       });
-      expect((await backend.getValue(key))?.equals(first)).toBe(true);
+      expect((await engine.getValue(key))?.equals(first)).toBe(true);
     } finally {
       await close();
     }
   });
 
   it("update sent twice: Written, then AlreadyWritten (nothing rewritten); another envelope at the stale version: Conflict with the new version", async () => {
-    const { backend, close } = await open();
+    const { engine, close } = await open();
     try {
       const key = `${uniquePrefix()}saga:${SAGA}:c2`;
-      expect((await backend.writeValue({ key, envelope: envelope("s2", 0, { n: 0 }), expectedVersion: -1, ttlMs: 0 })).status).toBe(
+      expect((await engine.insert(insertOf(key, envelope("s2", 0, { n: 0 })))).status).toBe(
         WriteStatus.Written,
       );
 
       const v1 = envelope("s2", 1, { n: 1 });
-      expect(await backend.writeValue({ key, envelope: v1, expectedVersion: 0, ttlMs: 0 })).toMatchObject({
+      expect(await engine.update(updateOf(key, v1))).toMatchObject({
         status: WriteStatus.Written,
         storedVersion: 0,
       });
       // The same bytes again, as ioredis re-sends them after a reconnect.
-      expect(await backend.writeValue({ key, envelope: v1, expectedVersion: 0, ttlMs: 0 })).toMatchObject({
+      expect(await engine.update(updateOf(key, v1))).toMatchObject({
         status: WriteStatus.AlreadyWritten,
         storedVersion: 1,
       });
-      expect((await backend.getValue(key))?.equals(v1)).toBe(true);
+      expect((await engine.getValue(key))?.equals(v1)).toBe(true);
 
       // A different write (another caller) at the stale version is a real conflict.
       const rival = envelope("s2", 1, { n: 100 });
-      expect(await backend.writeValue({ key, envelope: rival, expectedVersion: 0, ttlMs: 0 })).toMatchObject({
+      expect(await engine.update(updateOf(key, rival))).toMatchObject({
         status: WriteStatus.Conflict,
         storedVersion: 1,
       });
-      expect((await backend.getValue(key))?.equals(v1)).toBe(true);
+      expect((await engine.getValue(key))?.equals(v1)).toBe(true);
 
       // Once someone has written on top, our re-sent write no longer finds its token: a conflict carrying the newest version.
       const v2 = envelope("s2", 2, { n: 2 });
-      expect((await backend.writeValue({ key, envelope: v2, expectedVersion: 1, ttlMs: 0 })).status).toBe(WriteStatus.Written);
-      expect(await backend.writeValue({ key, envelope: v1, expectedVersion: 0, ttlMs: 0 })).toMatchObject({
+      expect((await engine.update(updateOf(key, v2))).status).toBe(WriteStatus.Written);
+      expect(await engine.update(updateOf(key, v1))).toMatchObject({
         status: WriteStatus.Conflict,
         storedVersion: 2,
       });
-      expect((await backend.getValue(key))?.equals(v2)).toBe(true);
+      expect((await engine.getValue(key))?.equals(v2)).toBe(true);
     } finally {
       await close();
     }

@@ -19,9 +19,10 @@ import { z } from "zod";
 import { RedisSagaStore as Store022 } from "store-redis-0.2.2";
 import { EnvelopeSerializer } from "../codecs/serializer";
 import { HEADER_SIZE } from "../codecs/envelope";
-import { WriteStatus, type SagaBackend, type WriteRequest } from "../src/backend";
-import { MemoryBackend } from "../src/engines/memory";
-import { RedisBackend } from "../src/engines/redis";
+import { WriteStatus, type SagaEngine, type WriteRequest } from "../src/engine";
+import { MemoryEngine } from "../src/engines/memory";
+import { StandaloneRedisEngine } from "../src/engines/redis-standalone";
+import { ENGINES } from "./support/engines";
 import {
   ConcurrencyError,
   InMemorySagaStore,
@@ -245,13 +246,13 @@ afterAll(async () => {
   await Promise.all(redisClients.splice(0).map((client) => client.quit()));
 });
 
-const engines: Array<{ name: string; open(options: SagaStoreOptions, wrap?: (backend: SagaBackend) => SagaBackend): Promise<Opened> }> = [
+const engines: Array<{ name: string; open(options: SagaStoreOptions, wrap?: (backend: SagaEngine) => SagaEngine): Promise<Opened> }> = [
   {
     name: "memory",
     async open(options, wrap = (b) => b) {
-      const backend = new MemoryBackend();
+      const backend = new MemoryEngine();
       const prefix = uniquePrefix();
-      const make = async (o: SagaStoreOptions, w: (b: SagaBackend) => SagaBackend) => {
+      const make = async (o: SagaStoreOptions, w: (b: SagaEngine) => SagaEngine) => {
         const store = new SagaStore({ retryDelayMs: 1, ...o, keyPrefix: prefix }, () => w(backend));
         await store.initialize();
         return store;
@@ -275,8 +276,8 @@ const engines: Array<{ name: string; open(options: SagaStoreOptions, wrap?: (bac
       const redis = new Redis(inject("redisUrl"));
       redisClients.push(redis);
       const prefix = uniquePrefix();
-      const make = async (o: SagaStoreOptions, w: (b: SagaBackend) => SagaBackend) => {
-        const store = new SagaStore({ retryDelayMs: 1, ...o, keyPrefix: prefix }, () => w(new RedisBackend(redis, false)));
+      const make = async (o: SagaStoreOptions, w: (b: SagaEngine) => SagaEngine) => {
+        const store = new SagaStore({ retryDelayMs: 1, ...o, keyPrefix: prefix }, () => w(new StandaloneRedisEngine(redis, false)));
         await store.initialize();
         return store;
       };
@@ -506,18 +507,18 @@ describe.each(engines)("writeFormat \"0.2.2\" on $name", ({ open }) => {
   });
 
   describe("a lost reply", () => {
-    /** The first writeValue's reply is lost: the write is applied first or not, and someone may write in between. */
-    const losingFirstReply = (plan: { applied: boolean; meanwhile?: () => Promise<void> }) => (inner: SagaBackend): SagaBackend => {
+    /** The first write's reply is lost: the write is applied first or not, and someone may write in between. */
+    const losingFirstReply = (plan: { applied: boolean; meanwhile?: () => Promise<void> }) => (inner: SagaEngine): SagaEngine => {
       let lost = false;
       return new Proxy(inner, {
         get(target, property) {
-          if (property === "writeValue") {
+          if (property === "update") {
             return async (request: WriteRequest) => {
-              if (lost) return target.writeValue(request);
+              if (lost) return target.update(request);
               lost = true;
-              if (plan.applied) await target.writeValue(request);
+              if (plan.applied) await target.update(request);
               await plan.meanwhile?.();
-              throw new RedisUnavailableError("write", request.key, true, { cause: new Error("connection lost before the reply (test)") });
+              throw new RedisUnavailableError("write", request.valueKey, true, { cause: new Error("connection lost before the reply (test)") });
             };
           }
           const value = Reflect.get(target, property, target);
@@ -561,52 +562,38 @@ describe.each(engines)("writeFormat \"0.2.2\" on $name", ({ open }) => {
 });
 
 describe("the write script and the memory engine on plain-JSON requests", () => {
-  const backends: Array<{ name: string; open(): Promise<SagaBackend> }> = [
-    { name: "memory", open: async () => new MemoryBackend() },
-    {
-      name: "redis",
-      async open() {
-        const redis = new Redis(inject("redisUrl"));
-        redisClients.push(redis);
-        const backend = new RedisBackend(redis, false);
-        await backend.initialize();
-        return backend;
-      },
-    },
-  ];
   const legacy = new EnvelopeSerializer({ writeFormat: "0.2.2" });
   const envelopes = new EnvelopeSerializer();
   const request = (sagaId: string, sagaVersion: number, fields: Record<string, unknown> = {}, schemaVersion = 1) =>
     legacy.encode(SAGA, busState(sagaId, fields), { sagaId, sagaVersion, schemaVersion });
 
-  it.each(backends)("$name: stores the payload as is; same rules as for envelopes, but a repeat is never 'already written'", async ({ open }) => {
-    const backend = await open();
+  it.each(ENGINES)("$name: stores the payload as is; same rules as for envelopes, but a repeat is never 'already written'", async ({ open }) => {
+    const { engine: backend, close } = await open();
     const prefix = uniquePrefix();
     const k = `${prefix}saga:${SAGA}:c1`;
     const indexKey = `${prefix}saga:${SAGA}:idx:id:s1`;
     const first = request("s1", 0, { n: 0 });
     expect(first[0]).toBe(0xfd);
-    const insert = { key: k, envelope: first, expectedVersion: -1, ttlMs: 0, index: { key: indexKey, correlationId: "c1", valueKeyPrefix: `${prefix}saga:${SAGA}:` } };
-    expect((await backend.writeValue(insert)).status).toBe(WriteStatus.Written);
+    const at = (bytes: Buffer): WriteRequest => ({ valueKey: k, envelope: bytes, ttlMs: 0, indexKey, correlationId: "c1" });
+    const insert = { valueKey: k, envelope: first, ttlMs: 0, indexKey, correlationId: "c1", valueKeyPrefix: `${prefix}saga:${SAGA}:`, sagaName: SAGA, sagaId: "s1" };
+    expect((await backend.insert(insert)).status).toBe(WriteStatus.Written);
     expect((await backend.getValue(k))!.equals(first.subarray(HEADER_SIZE))).toBe(true);
     expect((await backend.getValue(k))!.toString()).toBe(serialize022(busState("s1", { n: 0 })));
     expect(await backend.getIndex(indexKey)).toBe("c1");
-    expect((await backend.writeValue(insert)).status).toBe(WriteStatus.Exists);
+    expect((await backend.insert(insert)).status).toBe(WriteStatus.Exists);
 
     const v1 = request("s1", 1, { n: 1 });
-    expect(await backend.writeValue({ key: k, envelope: v1, expectedVersion: 0, ttlMs: 0 })).toMatchObject({ status: WriteStatus.Written, storedVersion: 0, storedSchemaVersion: 0 });
+    expect(await backend.update(at(v1))).toMatchObject({ status: WriteStatus.Written, storedVersion: 0, storedSchemaVersion: 0 });
     // The very same request again (as a re-send would be): stored bytes equal ours, still a conflict.
-    expect(await backend.writeValue({ key: k, envelope: v1, expectedVersion: 0, ttlMs: 0 })).toMatchObject({ status: WriteStatus.Conflict, storedVersion: 1 });
+    expect(await backend.update(at(v1))).toMatchObject({ status: WriteStatus.Conflict, storedVersion: 1 });
     expect((await backend.getValue(k))!.equals(v1.subarray(HEADER_SIZE))).toBe(true);
-    expect((await backend.writeValue({ key: k, envelope: request("intruder", 2), expectedVersion: 1, ttlMs: 0 })).status).toBe(WriteStatus.OtherSaga);
+    expect((await backend.update(at(request("intruder", 2)))).status).toBe(WriteStatus.OtherSaga);
     // Over an envelope: identity from its header; a higher stored schema version is never overwritten by a lower one.
     const envelope = envelopes.encode(SAGA, busState("s1"), { sagaId: "s1", sagaVersion: 2, schemaVersion: 3 });
-    expect((await backend.writeValue({ key: k, envelope, expectedVersion: 1, ttlMs: 0 })).status).toBe(WriteStatus.Written);
-    expect((await backend.writeValue({ key: k, envelope: request("s1", 3, {}, 2), expectedVersion: 2, ttlMs: 0 })).status).toBe(WriteStatus.SchemaAhead);
-    expect((await backend.writeValue({ key: k, envelope: request("s1", 3, {}, 3), expectedVersion: 2, ttlMs: 0 })).status).toBe(WriteStatus.Written);
+    expect((await backend.update(at(envelope))).status).toBe(WriteStatus.Written);
+    expect((await backend.update(at(request("s1", 3, {}, 2)))).status).toBe(WriteStatus.SchemaAhead);
+    expect((await backend.update(at(request("s1", 3, {}, 3)))).status).toBe(WriteStatus.Written);
     expect((await backend.getValue(k))![0]).toBe(0x7b);
-    // retract never takes a plain value back (it carries no token).
-    expect(await backend.retractValue(k, request("s1", 3, {}, 3))).toBe(false);
-    await backend.close();
+    await close();
   });
 });

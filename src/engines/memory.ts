@@ -1,7 +1,7 @@
-import { DeleteStatus, WriteStatus, type SagaBackend, type WriteRequest, type WriteResult } from "../backend";
-import { escapeCorrelationId } from "../keys";
+import { DeleteStatus, WriteStatus, type InsertRequest, type SagaEngine, type WriteRequest, type WriteResult } from "../engine";
+import { escapeCorrelationId } from "../../codecs/correlation-id-escape";
 import { identityOf } from "../../codecs/stored-identity";
-import { OFFSET, isEnvelope, isPlainRequest, sagaIdFingerprint, storedBytesOf } from "../../codecs/envelope";
+import { OFFSET, isPlainRequest, storedBytesOf } from "../../codecs/envelope";
 
 interface Entry {
   bytes: Buffer;
@@ -9,15 +9,14 @@ interface Entry {
   expiresAt: number;
 }
 
-
 /**
- * The embedded engine: the same bytes and the same compare-and-set rules as
- * src/lua/write.lua, kept in a Map. Expired entries vanish on access.
+ * The embedded engine: the same bytes and the same rules as the Redis
+ * scripts (src/lua/write.lua, delete-owned.lua), kept in a Map. Expired
+ * entries vanish on access.
  */
-export class MemoryBackend implements SagaBackend {
+export class MemoryEngine implements SagaEngine {
   readonly connectionEpoch = 0;
   readonly commandTimeoutMs = 0;
-  readonly writesIndexWithValue = true;
   private readonly entries = new Map<string, Entry>();
 
   async initialize(): Promise<void> {}
@@ -35,104 +34,51 @@ export class MemoryBackend implements SagaBackend {
     return this.live(key)?.bytes.toString("utf8") ?? null;
   }
 
-  async writeValue(request: WriteRequest): Promise<WriteResult> {
-    const existingCorrelationId = this.liveElsewhere(request);
-    if (existingCorrelationId !== undefined) return { ...result(WriteStatus.DuplicateId, 0, 0, -2), existingCorrelationId };
-    const outcome = this.compareAndSet(request);
-    const written = outcome.status === WriteStatus.Written || outcome.status === WriteStatus.AlreadyWritten;
-    const index = request.index;
-    if (written && index) {
-      if (index.refresh) await this.refreshIndex(index.key, index.correlationId, request.ttlMs);
-      else this.setIndex(index.key, index.correlationId, request.ttlMs);
+  async insert(request: InsertRequest): Promise<WriteResult> {
+    const { valueKey, envelope, indexKey, correlationId, ttlMs } = request;
+    if (!this.live(valueKey)) {
+      const refusal = this.liveElsewhere(request);
+      if (refusal) return { ...result(refusal.status, 0, 0, -2), existingCorrelationId: refusal.correlationId };
+    }
+    const outcome = this.compareAndSet(request, true);
+    if (written(outcome)) this.set(indexKey, Buffer.from(correlationId, "utf8"), ttlMs);
+    return outcome;
+  }
+
+  async update(request: WriteRequest): Promise<WriteResult> {
+    const outcome = this.compareAndSet(request, false);
+    const index = this.live(request.indexKey);
+    // As write.lua: only when an expiry is involved, the value's new one or one it just lost.
+    const expiryInvolved = request.ttlMs > 0 || outcome.previousTtlMs > 0;
+    if (written(outcome) && expiryInvolved && index?.bytes.toString("utf8") === request.correlationId) {
+      index.expiresAt = request.ttlMs > 0 ? Date.now() + request.ttlMs : 0;
     }
     return outcome;
   }
 
-  /** An insert of a saga id whose index names another correlation id holding this very saga (see write.lua). */
-  private liveElsewhere({ key, envelope, expectedVersion, index }: WriteRequest): string | undefined {
-    if (expectedVersion !== -1 || !index || index.refresh || index.valueKeyPrefix === undefined || this.live(key)) return undefined;
-    const indexed = this.live(index.key)?.bytes.toString("utf8");
-    if (indexed === undefined || indexed === index.correlationId) return undefined;
-    const other = this.live(index.valueKeyPrefix + escapeCorrelationId(indexed));
-    const owner = other && identityOf(other.bytes);
-    return owner && owner.fingerprint.equals(envelope.subarray(OFFSET.fingerprint, OFFSET.fingerprint + 8)) ? indexed : undefined;
-  }
-
-  private compareAndSet({ key, envelope, expectedVersion, ttlMs }: WriteRequest): WriteResult {
-    const entry = this.live(key);
-    // An envelope is stored as is; a plain-JSON request (writeFormat "0.2.2") stores its payload and carries no token.
-    const plain = isPlainRequest(envelope);
-    const store = () => this.entries.set(key, { bytes: Buffer.from(storedBytesOf(envelope)), expiresAt: ttlMs > 0 ? Date.now() + ttlMs : 0 });
-    if (!entry) {
-      if (expectedVersion !== -1) return result(WriteStatus.NotFound, 0, 0, -2);
-      store();
-      return result(WriteStatus.Written, 0, 0, -2);
+  async deleteOwned({ valueKey, fingerprint, indexKey, correlationId }: { valueKey: string; fingerprint: Buffer; indexKey: string; correlationId: string }): Promise<DeleteStatus> {
+    const entry = this.live(valueKey);
+    let status: DeleteStatus = DeleteStatus.Missing;
+    if (entry) {
+      const stored = identityOf(entry.bytes);
+      if (!stored) return DeleteStatus.Unreadable;
+      status = DeleteStatus.OtherSaga;
+      if (stored.fingerprint.equals(fingerprint)) {
+        this.entries.delete(valueKey);
+        status = DeleteStatus.Deleted;
+      }
     }
-    const previousTtlMs = entry.expiresAt ? Math.max(1, entry.expiresAt - Date.now()) : -1;
-    const stored = identityOf(entry.bytes);
-    if (!stored) return result(WriteStatus.Unreadable, 0, 0, previousTtlMs);
-    const { version, schemaVersion } = stored;
-    if (!plain && stored.token?.equals(envelope.subarray(OFFSET.token, OFFSET.token + 8))) {
-      return result(WriteStatus.AlreadyWritten, version, schemaVersion, previousTtlMs);
-    }
-    if (expectedVersion === -1) return result(WriteStatus.Exists, version, schemaVersion, previousTtlMs);
-    if (!stored.fingerprint.equals(envelope.subarray(OFFSET.fingerprint, OFFSET.fingerprint + 8))) {
-      return result(WriteStatus.OtherSaga, version, schemaVersion, previousTtlMs);
-    }
-    if (schemaVersion > envelope.readUInt32BE(OFFSET.schemaVersion)) {
-      return result(WriteStatus.SchemaAhead, version, schemaVersion, previousTtlMs);
-    }
-    if (version !== expectedVersion) return result(WriteStatus.Conflict, version, schemaVersion, previousTtlMs);
-    store();
-    return result(WriteStatus.Written, version, schemaVersion, previousTtlMs);
+    this.deleteIndex(indexKey, correlationId);
+    return status;
   }
 
-  async claimIndex(key: string, correlationId: string, ttlMs: number, replaceable: string | undefined): Promise<string | null> {
-    const current = this.live(key)?.bytes.toString("utf8");
-    if (current !== undefined && current !== correlationId && current !== replaceable) return current;
-    this.setIndex(key, correlationId, ttlMs);
-    return null;
-  }
-
-  private setIndex(key: string, correlationId: string, ttlMs: number): void {
-    this.entries.set(key, { bytes: Buffer.from(correlationId, "utf8"), expiresAt: ttlMs > 0 ? Date.now() + ttlMs : 0 });
-  }
-
-  async refreshIndex(key: string, correlationId: string, ttlMs: number): Promise<void> {
-    if ((await this.getIndex(key)) === correlationId) await this.alignIndexTtl(key, ttlMs);
-  }
-
-  async alignIndexTtl(key: string, ttlMs: number): Promise<void> {
-    const entry = this.live(key);
-    if (entry) entry.expiresAt = ttlMs > 0 ? Date.now() + ttlMs : 0;
-  }
-
-  async deleteIndex(key: string): Promise<void> {
-    this.entries.delete(key);
-  }
-
-  async takeValue(key: string): Promise<Buffer | null> {
-    const entry = this.live(key);
-    this.entries.delete(key);
-    return entry?.bytes ?? null;
-  }
-
-  async retractValue(key: string, envelope: Buffer): Promise<boolean> {
-    const token = envelope.subarray(OFFSET.token, OFFSET.token + 8);
-    const entry = this.live(key);
-    if (!entry || !isEnvelope(entry.bytes) || !entry.bytes.subarray(OFFSET.token, OFFSET.token + 8).equals(token)) return false;
-    this.entries.delete(key);
-    return true;
-  }
-
-  async deleteValueOf(key: string, sagaId: string): Promise<DeleteStatus> {
-    const entry = this.live(key);
-    if (!entry) return DeleteStatus.Missing;
-    const stored = identityOf(entry.bytes);
-    if (!stored) return DeleteStatus.Unreadable;
-    if (!stored.fingerprint.equals(sagaIdFingerprint(sagaId))) return DeleteStatus.OtherSaga;
-    this.entries.delete(key);
-    return DeleteStatus.Deleted;
+  async take({ valueKey, correlationId, indexKeyOf }: { valueKey: string; correlationId: string; indexKeyOf(value: Buffer): string | undefined }): Promise<Buffer | null> {
+    const entry = this.live(valueKey);
+    if (!entry) return null;
+    this.entries.delete(valueKey);
+    const indexKey = indexKeyOf(entry.bytes);
+    if (indexKey !== undefined) this.deleteIndex(indexKey, correlationId);
+    return entry.bytes;
   }
 
   async *scanPrefix(prefix: string): AsyncIterable<string[]> {
@@ -149,9 +95,70 @@ export class MemoryBackend implements SagaBackend {
     return this.live(key)?.bytes;
   }
 
+  /**
+   * Put bytes under a key as they would sit on a server, past every rule:
+   * for tests and fixtures that hold values of other versions or other
+   * programs (ttlMs 0 = no expiry).
+   */
+  plant(key: string, bytes: Buffer | string, ttlMs = 0): void {
+    this.set(key, Buffer.from(bytes), ttlMs);
+  }
+
   /** Drop every entry whose key starts with `prefix`. */
   deleteStartingWith(prefix: string): void {
     for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.entries.delete(key);
+  }
+
+  /**
+   * An insert whose saga id's index names another correlation id holding this
+   * very saga (DuplicateId), or a value there that this version cannot vouch
+   * for (Unreadable: it may be this saga); as write.lua.
+   */
+  private liveElsewhere({ envelope, indexKey, correlationId, valueKeyPrefix }: InsertRequest): { status: WriteStatus; correlationId: string } | undefined {
+    const indexed = this.live(indexKey)?.bytes.toString("utf8");
+    if (indexed === undefined || indexed === correlationId) return undefined;
+    const other = this.live(valueKeyPrefix + escapeCorrelationId(indexed));
+    if (!other) return undefined;
+    const owner = identityOf(other.bytes);
+    if (!owner) return { status: WriteStatus.Unreadable, correlationId: indexed };
+    return owner.fingerprint.equals(envelope.subarray(OFFSET.fingerprint, OFFSET.fingerprint + 8)) ? { status: WriteStatus.DuplicateId, correlationId: indexed } : undefined;
+  }
+
+  private compareAndSet({ valueKey, envelope, ttlMs }: WriteRequest, inserting: boolean): WriteResult {
+    const entry = this.live(valueKey);
+    // An envelope is stored as is; a plain-JSON request (writeFormat "0.2.2") stores its payload and carries no token.
+    const plain = isPlainRequest(envelope);
+    const store = () => this.set(valueKey, Buffer.from(storedBytesOf(envelope)), ttlMs);
+    if (!entry) {
+      if (!inserting) return result(WriteStatus.NotFound, 0, 0, -2);
+      store();
+      return result(WriteStatus.Written, 0, 0, -2);
+    }
+    const previousTtlMs = entry.expiresAt ? Math.max(1, entry.expiresAt - Date.now()) : -1;
+    const stored = identityOf(entry.bytes);
+    if (!stored) return result(WriteStatus.Unreadable, 0, 0, previousTtlMs);
+    const { version, schemaVersion } = stored;
+    if (!plain && stored.token?.equals(envelope.subarray(OFFSET.token, OFFSET.token + 8))) {
+      return result(WriteStatus.AlreadyWritten, version, schemaVersion, previousTtlMs);
+    }
+    if (inserting) return result(WriteStatus.Exists, version, schemaVersion, previousTtlMs);
+    if (!stored.fingerprint.equals(envelope.subarray(OFFSET.fingerprint, OFFSET.fingerprint + 8))) {
+      return result(WriteStatus.OtherSaga, version, schemaVersion, previousTtlMs);
+    }
+    if (schemaVersion > envelope.readUInt32BE(OFFSET.schemaVersion)) {
+      return result(WriteStatus.SchemaAhead, version, schemaVersion, previousTtlMs);
+    }
+    if (version !== envelope.readUInt32BE(OFFSET.sagaVersion) - 1) return result(WriteStatus.Conflict, version, schemaVersion, previousTtlMs);
+    store();
+    return result(WriteStatus.Written, version, schemaVersion, previousTtlMs);
+  }
+
+  private set(key: string, bytes: Buffer, ttlMs: number): void {
+    this.entries.set(key, { bytes, expiresAt: ttlMs > 0 ? Date.now() + ttlMs : 0 });
+  }
+
+  private deleteIndex(indexKey: string, correlationId: string): void {
+    if (this.live(indexKey)?.bytes.toString("utf8") === correlationId) this.entries.delete(indexKey);
   }
 
   private live(key: string): Entry | undefined {
@@ -162,6 +169,10 @@ export class MemoryBackend implements SagaBackend {
     }
     return entry;
   }
+}
+
+function written(outcome: WriteResult): boolean {
+  return outcome.status === WriteStatus.Written || outcome.status === WriteStatus.AlreadyWritten;
 }
 
 function result(status: WriteStatus, storedVersion: number, storedSchemaVersion: number, previousTtlMs: number): WriteResult {

@@ -1,18 +1,18 @@
 import type { Cluster, Redis } from "ioredis";
-import type { DeleteStatus, SagaBackend, WriteRequest, WriteResult, WriteStatus } from "../backend";
+import type { WriteStatus, DeleteStatus, InsertRequest, SagaEngine, WriteRequest, WriteResult } from "../engine";
 import { EvictionPolicyError, ReplicationTimeoutError, SagaStoreError } from "../errors";
-import { OFFSET } from "../../codecs/envelope";
 import { beforeDeadline } from "../deadline";
 import { LuaScript } from "../lua-script";
 import { toStoreError } from "./redis-errors";
 
-let scripts: { write: LuaScript; claimIndex: LuaScript; refreshIndex: LuaScript; deleteOwned: LuaScript; retract: LuaScript } | undefined;
+let scripts: { write: LuaScript; deleteOwned: LuaScript; deleteIndex: LuaScript; refreshIndex: LuaScript; claimIndex: LuaScript; retract: LuaScript } | undefined;
 function loadScripts() {
   scripts ??= {
     write: new LuaScript("write"),
-    claimIndex: new LuaScript("claim-index"),
-    refreshIndex: new LuaScript("refresh-index"),
     deleteOwned: new LuaScript("delete-owned"),
+    deleteIndex: new LuaScript("delete-index"),
+    refreshIndex: new LuaScript("refresh-index"),
+    claimIndex: new LuaScript("claim-index"),
     retract: new LuaScript("retract"),
   };
   return scripts;
@@ -24,14 +24,15 @@ export interface Durability {
   timeoutMs: number;
 }
 
-type Argument = string | Buffer | number;
+export type Argument = string | Buffer | number;
 
 /**
- * The Redis engine (standalone or Cluster): plain GET/SET for reads and
- * indexes, one Lua script per value write. Every command touches one key, so
- * nothing ever spans two hash slots.
+ * What the standalone and the Cluster engine share: the connection (its
+ * epoch, durability, scripts by SHA), reads, deleteByCorrelationId and SCAN.
+ * They differ in where a saga's index is kept in step with its value:
+ * src/engines/redis-standalone.ts, src/engines/redis-cluster.ts.
  */
-export class RedisBackend implements SagaBackend {
+export abstract class RedisEngine implements SagaEngine {
   connectionEpoch = 0;
   /**
    * A standalone client's commandTimeout covers a command from the moment it
@@ -39,8 +40,7 @@ export class RedisBackend implements SagaBackend {
    * wait in the Cluster's own queue before a node connection sees it.
    */
   readonly commandTimeoutMs: number | undefined;
-  readonly writesIndexWithValue: boolean;
-  private readonly scripts = loadScripts();
+  protected readonly scripts = loadScripts();
   private readonly onConnectionLost = () => {
     this.connectionEpoch++;
   };
@@ -64,7 +64,6 @@ export class RedisBackend implements SagaBackend {
   ) {
     this.durability = options.durability;
     this.allowEviction = options.allowEviction === true;
-    this.writesIndexWithValue = !isCluster(client);
     const commandTimeout = isCluster(client) ? undefined : client.options.commandTimeout;
     this.commandTimeoutMs = typeof commandTimeout === "number" && commandTimeout > 0 ? commandTimeout : undefined;
     makeRoomForListener(client, 1);
@@ -129,43 +128,15 @@ export class RedisBackend implements SagaBackend {
     return this.client.get(key).catch(failure("GET", key, false));
   }
 
-  writeValue(request: WriteRequest): Promise<WriteResult> {
-    const args: Argument[] = [request.expectedVersion, request.envelope, request.ttlMs];
-    const index = this.writesIndexWithValue ? request.index : undefined;
-    const keys = index ? [request.key, index.key] : [request.key];
-    if (index) args.push(index.correlationId, index.refresh ? "refresh" : "set", index.valueKeyPrefix ?? "");
-    return this.runScript(this.scripts.write, keys, args).then((reply) => {
-      const [status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId] = reply as [WriteStatus, number, number, number, string?];
-      return { status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId };
-    });
-  }
+  abstract insert(request: InsertRequest): Promise<WriteResult>;
+  abstract update(request: WriteRequest): Promise<WriteResult>;
+  abstract deleteOwned(request: { valueKey: string; fingerprint: Buffer; indexKey: string; correlationId: string }): Promise<DeleteStatus>;
 
-  async claimIndex(key: string, correlationId: string, ttlMs: number, replaceable: string | undefined): Promise<string | null> {
-    return (await this.runScript(this.scripts.claimIndex, [key], [correlationId, ttlMs, replaceable ?? ""])) as string | null;
-  }
-
-  async refreshIndex(key: string, correlationId: string, ttlMs: number): Promise<void> {
-    await this.runScript(this.scripts.refreshIndex, [key], [correlationId, ttlMs]);
-  }
-
-  async alignIndexTtl(key: string, ttlMs: number): Promise<void> {
-    await (ttlMs > 0 ? this.send("PEXPIRE", key, "pexpire", [key, ttlMs]) : this.send("PERSIST", key, "persist", [key]));
-  }
-
-  async deleteIndex(key: string): Promise<void> {
-    await this.send("DEL", key, "del", [key]);
-  }
-
-  takeValue(key: string): Promise<Buffer | null> {
-    return this.send("GETDEL", key, "getdelBuffer", [key]) as Promise<Buffer | null>;
-  }
-
-  async retractValue(key: string, envelope: Buffer): Promise<boolean> {
-    return (await this.runScript(this.scripts.retract, [key], [envelope.subarray(OFFSET.token, OFFSET.token + 8)])) === 1;
-  }
-
-  async deleteValueOf(key: string, sagaId: string): Promise<DeleteStatus> {
-    return (await this.runScript(this.scripts.deleteOwned, [key], [sagaId])) as DeleteStatus;
+  async take({ valueKey, correlationId, indexKeyOf }: { valueKey: string; correlationId: string; indexKeyOf(value: Buffer): string | undefined }): Promise<Buffer | null> {
+    const value = (await this.send("GETDEL", valueKey, "getdelBuffer", [valueKey])) as Buffer | null;
+    const indexKey = value && indexKeyOf(value);
+    if (indexKey) await this.dropIndex(indexKey, correlationId);
+    return value;
   }
 
   async *scanPrefix(prefix: string): AsyncIterable<string[]> {
@@ -184,8 +155,23 @@ export class RedisBackend implements SagaBackend {
     }
   }
 
+  /** Run write.lua: its reply as a WriteResult. */
+  protected async runWrite(keys: string[], args: Argument[]): Promise<WriteResult> {
+    const [status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId] = (await this.runScript(this.scripts.write, keys, args)) as [WriteStatus, number, number, number, string?];
+    return { status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId };
+  }
+
+  /**
+   * Drop an index that still points at a deleted saga. Its failure is not
+   * the caller's: a stale index is harmless (findById checks the value it
+   * leads to, an insert of the saga id replaces it).
+   */
+  protected async dropIndex(indexKey: string, correlationId: string): Promise<void> {
+    await this.runScript(this.scripts.deleteIndex, [indexKey], [correlationId]).catch(() => undefined);
+  }
+
   /** Run a script by SHA; on NOSCRIPT (cache lost: restart, failover, SCRIPT FLUSH) nothing ran, so send the source. */
-  private runScript(script: LuaScript, keys: string[], args: Argument[]): Promise<unknown> {
+  protected runScript(script: LuaScript, keys: string[], args: Argument[]): Promise<unknown> {
     const key = keys[0]!;
     return this.send(script.name, key, "evalsha", [script.sha, keys.length, ...keys, ...args]).catch((error: unknown) => {
       const cause = error instanceof SagaStoreError ? error.cause : error;
@@ -198,7 +184,7 @@ export class RedisBackend implements SagaBackend {
    * Send one write command. With durability on, WAIT follows it in the same
    * pipeline, so it reaches the node that owns the key, even on a Cluster.
    */
-  private send(operation: string, key: string, command: string, args: Argument[]): Promise<unknown> {
+  protected send(operation: string, key: string, command: string, args: Argument[]): Promise<unknown> {
     if (!this.durability) {
       const client = this.client as unknown as Record<string, (...a: Argument[]) => Promise<unknown>>;
       return client[command]!.apply(this.client, args).catch(failure(operation, key, true));
@@ -318,6 +304,6 @@ function makeRoomForListener(emitter: Redis | Cluster, delta: 1 | -1): void {
   if (limit > 0) emitter.setMaxListeners(Math.max(1, limit + delta));
 }
 
-function isCluster(client: Redis | Cluster): client is Cluster {
+export function isCluster(client: Redis | Cluster): client is Cluster {
   return (client as Cluster).isCluster === true;
 }

@@ -1,43 +1,33 @@
 --[[
-  Delete a saga value only when it belongs to the given saga id, so a stale
-  id index can never make deleteById remove another saga. One key only.
+  Delete a saga's value only when it belongs to the given saga, so a stale id
+  index can never make deleteById remove another saga; and drop the index
+  while it still points where it was read, unless the value is unreadable.
+  On a Cluster the value key alone (KEYS[2] absent): the index is then
+  dropped by delete-index.lua.
 
   Input:
     KEYS[1]  value key
-    ARGV[1]  saga id (UTF-8)
+    KEYS[2]  optional, standalone server only: the saga's id index key
+    ARGV[1]  saga id fingerprint (8 bytes: the first 8 of SHA-1(saga id))
+    ARGV[2]  with KEYS[2]: the correlation id the index was read pointing at
 
   Output: status
      1  deleted
-     0  missing
-    -4  the key holds a different saga
-    -5  unreadable: neither envelope format 1 (with known flags and a built-in or
-        custom codec id, the rule of write.lua) nor 0.2.2 JSON: a header this
-        version cannot vouch for is never trusted to name its saga
+     0  missing (the stale index is dropped)
+    -4  the key holds a different saga (the stale index is dropped)
+    -5  unreadable: a value this version cannot vouch for never names its saga; nothing is deleted
 ]]
-local key = KEYS[1]
-local sagaId = ARGV[1]
+--- @include "stored-identity"
 
-local current = redis.call("GET", key)
-if not current then return 0 end
-
-local wanted = string.sub(redis.sha1hex(sagaId), 1, 16)
-local owner
-if string.byte(current, 1) == 254 then
-  local codec, flags = string.byte(current, 3, 4)
-  if string.len(current) < 28 or string.byte(current, 2) ~= 1 or flags > 1 or codec == 0 or (codec > 3 and codec < 128) then
-    return -5
+local stored = identity(KEYS[1])
+if stored == false then return -5 end
+local status = 0
+if stored then
+  status = -4
+  if stored.fingerprint == ARGV[1] then
+    redis.call("DEL", KEYS[1])
+    status = 1
   end
-  owner = string.gsub(string.sub(current, 21, 28), ".", function(c) return string.format("%02x", string.byte(c)) end)
-else
-  local ok, doc = pcall(cjson.decode, current)
-  if not ok or type(doc) ~= "table" then return -5 end
-  local id
-  if type(doc.metadata) == "table" then id = doc.metadata.sagaId end
-  if type(id) ~= "string" then id = doc.id end
-  if type(id) ~= "string" then return -5 end
-  owner = string.sub(redis.sha1hex(id), 1, 16)
 end
-
-if owner ~= wanted then return -4 end
-redis.call("DEL", key)
-return 1
+if KEYS[2] and redis.call("GET", KEYS[2]) == ARGV[2] then redis.call("DEL", KEYS[2]) end
+return status

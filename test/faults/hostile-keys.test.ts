@@ -201,7 +201,7 @@ async function openHandle(engine: EngineUnderTest): Promise<Handle> {
   const { store, prefix, redis, cluster } = await engine.open();
   if (engine.name === "memory") {
     // White-box: the embedded engine keeps its keys in a private Map; reading it is the memory engine's "raw GET".
-    const entries = (store as unknown as { backend: { entries: Map<string, { bytes: Buffer }> } }).backend.entries;
+    const entries = (store as unknown as { memory: { entries: Map<string, { bytes: Buffer }> } }).memory.entries;
     expect(entries).toBeInstanceOf(Map);
     return {
       engine: engine.name,
