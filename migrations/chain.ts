@@ -8,7 +8,6 @@ import type { SagaDefinition, SchemaVersion } from "./define-saga";
  * receives exactly the output type its signature promises.
  */
 export interface MigrationChain {
-  readonly name: string;
   readonly first: number;
   readonly latest: number;
   readonly writeVersion: number;
@@ -92,7 +91,6 @@ export function compileChain(definition: SagaDefinition): MigrationChain {
   };
 
   return {
-    name: definition.name,
     first: definition.versions[0]!.version,
     latest,
     writeVersion: definition.writeVersionNumber ?? latest,

@@ -162,7 +162,7 @@ export class SagaNotFoundError extends SagaStoreError {
 export class InvalidKeyError extends SagaStoreError {
   readonly code = "INVALID_KEY" as const;
   constructor(
-    readonly part: "sagaName" | "sagaId" | "correlationId" | "keyPrefix",
+    readonly part: "sagaName" | "sagaId" | "correlationId",
     readonly value: string,
     reason: string,
   ) {
@@ -202,9 +202,8 @@ export class StateTooLargeError extends SagaStoreError {
     readonly sagaName: string,
     readonly sizeBytes: number,
     readonly limitBytes: number,
-    readonly key?: string,
   ) {
-    super(`State of saga ${sagaName} is ${sizeBytes} bytes encoded, above the limit of ${limitBytes} bytes${key ? ` (key "${key}")` : ""}`);
+    super(`State of saga ${sagaName} is ${sizeBytes} bytes encoded, above the limit of ${limitBytes} bytes`);
   }
 }
 

@@ -40,8 +40,8 @@ export class SchemaGate {
       const saga = registry!.lookup(name)!;
       if (saga.codec !== undefined) this.codecs.set(name, serializer.resolveCodec(saga.codec));
       const codec = this.codecs.get(name) ?? serializer.writeCodec;
-      if (codec === jsonCodec) problems.push(...jsonCodecProblems(saga));
-      if (this.legacyWrites) problems.push(...legacyWriteProblems(saga, codec, registry!.legacySchemaVersion));
+      if (codec === jsonCodec) problems.push(...jsonCodecProblems(name, saga));
+      if (this.legacyWrites) problems.push(...legacyWriteProblems(name, saga, codec, registry!.legacySchemaVersion));
     }
     if (problems.length > 0) throw new RegistryInvalidError(problems);
   }
@@ -108,11 +108,11 @@ export class SchemaGate {
  * the write and reject every read. Refused at startup, for every version
  * (old versions parse stored values too), pointing at the codecs that keep them.
  */
-function jsonCodecProblems({ chain }: RegisteredSaga): string[] {
+function jsonCodecProblems(sagaName: string, { chain }: RegisteredSaga): string[] {
   return chain.versions.flatMap(({ version, schema }) =>
     jsonUnsafeFields(schema).map(
       ({ path, type }) =>
-        `saga "${chain.name}" version ${version}: ${path} is a ${type} field, which the json codec cannot read back; ` +
+        `saga "${sagaName}" version ${version}: ${path} is a ${type} field, which the json codec cannot read back; ` +
         `use codec "superjson" or "msgpack" (store option, or defineSaga(...).withCodec)`,
     ),
   );
@@ -123,14 +123,14 @@ function jsonCodecProblems({ chain }: RegisteredSaga): string[] {
  * store) takes as schema version legacySchemaVersion: each saga must write
  * exactly that version, with the json codec.
  */
-function legacyWriteProblems({ chain }: RegisteredSaga, codec: SagaCodec, legacySchemaVersion: number): string[] {
+function legacyWriteProblems(sagaName: string, { chain }: RegisteredSaga, codec: SagaCodec, legacySchemaVersion: number): string[] {
   const problems: string[] = [];
   if (codec !== jsonCodec) {
-    problems.push(`saga "${chain.name}": writeFormat "0.2.2" writes plain JSON, but the saga's codec is "${codec.name}" (withCodec): use json`);
+    problems.push(`saga "${sagaName}": writeFormat "0.2.2" writes plain JSON, but the saga's codec is "${codec.name}" (withCodec): use json`);
   }
   if (chain.writeVersion !== legacySchemaVersion) {
     problems.push(
-      `saga "${chain.name}": writeFormat "0.2.2" values are read back as legacySchemaVersion ${legacySchemaVersion}, ` +
+      `saga "${sagaName}": writeFormat "0.2.2" values are read back as legacySchemaVersion ${legacySchemaVersion}, ` +
         `but the saga writes schema version ${chain.writeVersion}: set .writeVersion(${legacySchemaVersion}) (with downgrades) or the registry's legacySchemaVersion`,
     );
   }

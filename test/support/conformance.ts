@@ -5,7 +5,7 @@
  * store call left behind, whatever the engine.
  */
 import type { Cluster, Redis } from "ioredis";
-import type { MemoryBackend } from "../../src/engines/memory";
+import type { MemoryEngine } from "../../src/engines/memory";
 import type { SagaStore } from "../../src/index";
 
 /** What a key's expiry looks like: no key, no expiry, or one set. */
@@ -58,7 +58,7 @@ interface MemoryEntry {
  * fails loudly rather than planting nowhere if the names have moved.
  */
 export function memoryRaw(store: SagaStore): RawKeys {
-  const backend = (store as any).memory as MemoryBackend | undefined;
+  const backend = (store as any).memory as MemoryEngine | undefined;
   const entries = (backend as any)?.entries as Map<string, MemoryEntry> | undefined;
   if (!backend || !(entries instanceof Map) || typeof backend.peek !== "function") {
     throw new Error("memoryRaw: InMemorySagaStore's engine (store.memory.entries) has moved; re-point test/support/conformance.ts");
@@ -67,7 +67,7 @@ export function memoryRaw(store: SagaStore): RawKeys {
   const live = (key: string): MemoryEntry | undefined => (backend.peek(key) === undefined ? undefined : entries.get(key));
   return {
     async plant(key, bytes) {
-      entries.set(key, { bytes: Buffer.from(bytes), expiresAt: 0 });
+      backend.plant(key, bytes);
     },
     async get(key) {
       const entry = live(key);
