@@ -57,7 +57,13 @@ async function runChunk(concurrency: number, count: number, firstIndex: number, 
     while (next < count) {
       const i = firstIndex + next++;
       const t0 = process.hrtime.bigint();
-      await op(i, w);
+      try {
+        await op(i, w);
+      } catch (error) {
+        // The other workers stop after the op they have in flight, so nothing of this chunk outlives it.
+        next = count;
+        throw error;
+      }
       if (recorder) recorder.latenciesUs[recorder.count++] = Number(process.hrtime.bigint() - t0) / 1000;
     }
   };
@@ -65,7 +71,8 @@ async function runChunk(concurrency: number, count: number, firstIndex: number, 
   const cpuBefore = process.cpuUsage();
   const workers: Promise<void>[] = [];
   for (let w = 0; w < concurrency; w++) workers.push(worker(w));
-  await Promise.all(workers);
+  const failed = (await Promise.allSettled(workers)).find((outcome) => outcome.status === "rejected");
+  if (failed) throw failed.reason;
   if (recorder) {
     const cpu = process.cpuUsage(cpuBefore);
     recorder.cpuUs += cpu.user + cpu.system;
