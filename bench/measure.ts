@@ -1,8 +1,9 @@
 /**
  * Timing primitives: a fixed number of operations driven by `concurrency`
  * async workers sharing one counter, each op timed with process.hrtime.bigint.
- * A cell runs "ours" and its raw baseline in alternating chunks (ABBA order),
- * so drift (GC, server memory growth, CPU frequency) hits both sides alike.
+ * A cell runs "ours", its raw baseline and any contenders in alternating
+ * chunks (ABBA order for two sides, ABC CBA for three), so drift (GC, server
+ * memory growth, CPU frequency) hits every side alike.
  * Node CPU per operation (process.cpuUsage, user + system, over the measured
  * chunks) is recorded beside throughput: it is far steadier under machine load.
  */
@@ -56,7 +57,13 @@ async function runChunk(concurrency: number, count: number, firstIndex: number, 
     while (next < count) {
       const i = firstIndex + next++;
       const t0 = process.hrtime.bigint();
-      await op(i, w);
+      try {
+        await op(i, w);
+      } catch (error) {
+        // The other workers stop after the op they have in flight, so nothing of this chunk outlives it.
+        next = count;
+        throw error;
+      }
       if (recorder) recorder.latenciesUs[recorder.count++] = Number(process.hrtime.bigint() - t0) / 1000;
     }
   };
@@ -64,7 +71,8 @@ async function runChunk(concurrency: number, count: number, firstIndex: number, 
   const cpuBefore = process.cpuUsage();
   const workers: Promise<void>[] = [];
   for (let w = 0; w < concurrency; w++) workers.push(worker(w));
-  await Promise.all(workers);
+  const failed = (await Promise.allSettled(workers)).find((outcome) => outcome.status === "rejected");
+  if (failed) throw failed.reason;
   if (recorder) {
     const cpu = process.cpuUsage(cpuBefore);
     recorder.cpuUs += cpu.user + cpu.system;
@@ -88,22 +96,35 @@ export function indexesNeeded(plan: CellPlan): number {
 }
 
 export async function measureCell(plan: CellPlan, ours: Op, raw: Op): Promise<{ ours: SideResult; raw: SideResult }> {
+  const [oursResult, rawResult] = await measureSides(plan, [ours, raw]);
+  return { ours: oursResult!, raw: rawResult! };
+}
+
+/**
+ * Any number of sides in one cell, each warmed up, then measured in
+ * alternating chunks: forward order on even rounds, reversed on odd ones
+ * (A B C, C B A, ...), so every side sits as often early as late in a round.
+ * Results come back in the order the sides were given.
+ */
+export async function measureSides(plan: CellPlan, ops: readonly Op[]): Promise<SideResult[]> {
   const { concurrency, warmup, rounds } = plan;
   const chunk = Math.ceil(plan.ops / rounds);
-  const sides = [
-    { op: ours, recorder: new Recorder(chunk * rounds), next: 0 },
-    { op: raw, recorder: new Recorder(chunk * rounds), next: 0 },
-  ];
+  const sides = ops.map((op) => ({ op, recorder: new Recorder(chunk * rounds), next: 0 }));
+  const reversed = [...sides].reverse();
   for (const side of sides) {
     await runChunk(concurrency, warmup, side.next, side.op);
     side.next += warmup;
   }
   for (let round = 0; round < rounds; round++) {
-    const order = round % 2 === 0 ? sides : [sides[1]!, sides[0]!];
-    for (const side of order) {
+    for (const side of round % 2 === 0 ? sides : reversed) {
       await runChunk(concurrency, chunk, side.next, side.op, side.recorder);
       side.next += chunk;
     }
   }
-  return { ours: sides[0]!.recorder.result(), raw: sides[1]!.recorder.result() };
+  return sides.map((side) => side.recorder.result());
+}
+
+/** `count` unrecorded ops with `concurrency` workers: for filling a store before a cell. */
+export function drive(concurrency: number, count: number, op: Op, firstIndex = 0): Promise<void> {
+  return runChunk(concurrency, count, firstIndex, op);
 }

@@ -3,8 +3,10 @@
  *
  * Each store operation at concurrency 1 and 64, per codec, measured beside raw
  * ioredis commands of the same encoded bytes on the same connection: SET for
- * insert/update/save, GET (getBuffer) for the reads. One server, one ioredis
- * connection, one run. See bench/README.md.
+ * insert/update/save, GET (getBuffer) for the reads. In the same cells, on the
+ * same connection: a hand-written JSON store and the published 0.2.2. Then the
+ * registry's cost, and the store after many distinct sagas. One server, one
+ * ioredis connection, one run. See bench/README.md.
  */
 import { randomUUID } from "node:crypto";
 import { availableParallelism } from "node:os";
@@ -13,9 +15,13 @@ import { EnvelopeSerializer } from "../codecs/serializer";
 import { RedisSagaStore } from "../src/index";
 import { startTestCluster } from "../test/support/redis-cluster";
 import { spawnRedisServer } from "../test/support/redis-server";
-import { indexesNeeded, measureCell, type CellPlan, type Op } from "./measure";
-import { benchRegistry, type RegistryRow } from "./registry";
+import type { Contender } from "./contenders/contender";
+import { HandWrittenJsonStore } from "./contenders/hand-written";
+import { load022, open022, type Store022Class } from "./contenders/v022";
+import { indexesNeeded, measureSides, type CellPlan, type Op, type SideResult } from "./measure";
+import { REGISTRY_ADDED_US_TARGET, benchRegistry, type RegistryRow } from "./registry";
 import { SAGA_NAME, orderState, withIds, type OrderState } from "./order-state";
+import { benchScale, type ScalePlan, type ScaleRow } from "./scale";
 
 const CODECS = ["json", "superjson", "msgpack"] as const;
 type CodecName = (typeof CODECS)[number];
@@ -27,10 +33,23 @@ const MAX_CONCURRENCY = 64;
 /** Sagas the read cells cycle through. */
 const READ_POOL = 256;
 
-/** Targets from the issue, at concurrency 64, for these codecs. */
+/** The operations the contenders have (saga-bus's four; neither has save). */
+const CONTENDER_OPS: readonly OpName[] = ["insert", "findByCorrelationId", "findById", "update"];
+
+/** Targets, all at concurrency 64, for these codecs. */
 const TARGET_CODECS: readonly CodecName[] = ["json", "msgpack"];
-const TARGETS: Partial<Record<OpName, number>> = { update: 0.6, insert: 0.5, findByCorrelationId: 0.8, findById: 0.6 };
+/** Most Node CPU per op, µs, that the store may add over the raw command it stands beside. */
+const ADDED_CPU_TARGETS_US: Partial<Record<OpName, number>> = { update: 9, insert: 12, findByCorrelationId: 3.5, findById: 4 };
+/** Least ours ÷ contender ops/s; an op missing here is reported without a target. */
+const CONTENDER_TARGETS: Record<string, Partial<Record<OpName, number>>> = {
+  "0.2.2": { insert: 1, findByCorrelationId: 1, findById: 1, update: 1 },
+  "hand-written": { findByCorrelationId: 1, findById: 1 },
+};
 const MSGPACK_BYTES_TARGET = 0.75;
+/** Most that Node CPU per op may grow after many distinct sagas. */
+const SCALE_TARGET = 1.1;
+const SCALE_SAGAS = 100_000;
+const SCALE_SAGAS_QUICK = 20_000;
 
 export interface Row {
   op: OpName;
@@ -45,6 +64,35 @@ export interface Row {
   /** Node CPU per operation, µs (process.cpuUsage ÷ operations): steadier than throughput under load. */
   cpuUsPerOp: number;
   baselineCpuUsPerOp: number;
+  /** cpuUsPerOp - baselineCpuUsPerOp: what the store costs Node beyond sending the bytes. */
+  cpuAddedUsPerOp: number;
+}
+
+/** A contender measured in the same cell as a Row (same op, codec of ours, concurrency). */
+export interface ContenderRow {
+  contender: string;
+  op: OpName;
+  /** Ours' codec in the cell; the contenders always write JSON. */
+  codec: CodecName;
+  concurrency: number;
+  opsPerSec: number;
+  p50us: number;
+  p99us: number;
+  cpuUsPerOp: number;
+  /** Over the same cell's raw baseline, as Row.cpuAddedUsPerOp. */
+  cpuAddedUsPerOp: number;
+  oursOpsPerSec: number;
+  oursCpuUsPerOp: number;
+  /** ours ops/s ÷ contender ops/s. */
+  ratio: number;
+}
+
+/** A contender that could not be measured, and why. */
+export interface ContenderNote {
+  contender: string;
+  /** Absent: it could not be used at all in this run. */
+  codec?: CodecName;
+  reason: string;
 }
 
 interface HumanRow extends Row {
@@ -61,10 +109,15 @@ interface Args {
   cluster: boolean;
   codecs: CodecName[];
   ops: OpName[];
+  /** Leave out the hand-written and 0.2.2 sides. */
+  skipContenders: boolean;
+  /** Sagas inserted between the scale row's two measurements; 0 leaves that row out. */
+  scaleSagas: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { json: false, quick: false, autoPipelining: false, cluster: false, codecs: [...CODECS], ops: [...OPS] };
+  const args: Args = { json: false, quick: false, autoPipelining: false, cluster: false, codecs: [...CODECS], ops: [...OPS], skipContenders: false, scaleSagas: SCALE_SAGAS };
+  let scaleSagas: number | undefined;
   const list = <T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T[] => {
     const items = (value ?? "").split(",").filter(Boolean);
     for (const item of items) if (!allowed.includes(item as T)) throw new Error(`${flag}: unknown "${item}" (one of ${allowed.join(", ")})`);
@@ -80,14 +133,23 @@ function parseArgs(argv: string[]): Args {
     else if (flag === "--cluster") args.cluster = true;
     else if (flag === "--codec") args.codecs = list(inline ?? argv[++i], CODECS, flag);
     else if (flag === "--op") args.ops = list(inline ?? argv[++i], OPS, flag);
-    else if (flag === "--help" || flag === "-h") {
+    else if (flag === "--skip-contenders") args.skipContenders = true;
+    else if (flag === "--skip-scale") scaleSagas = 0;
+    else if (flag === "--scale-sagas") {
+      const value = inline ?? argv[++i];
+      scaleSagas = Number(value);
+      if (!Number.isSafeInteger(scaleSagas) || scaleSagas < 0) throw new Error(`${flag}: "${value}" is not a count of sagas`);
+    } else if (flag === "--help" || flag === "-h") {
       process.stdout.write(
         "usage: npm run bench -- [--json] [--quick] [--cluster] [--auto-pipelining] [--codec json,superjson,msgpack] [--op insert,findByCorrelationId,findById,update,save]\n" +
-          "  REDIS_URL=redis://... uses that server (only this run's keys are deleted); otherwise a throwaway redis-server is started.\n",
+          "                        [--skip-contenders] [--skip-scale] [--scale-sagas N]\n" +
+          "  REDIS_URL=redis://... uses that server (only this run's keys are deleted); otherwise a throwaway redis-server is started.\n" +
+          `  --scale-sagas: distinct sagas inserted before the scale row's second measurement (default ${fmtInt(SCALE_SAGAS)}, --quick ${fmtInt(SCALE_SAGAS_QUICK)}).\n`,
       );
       process.exit(0);
     } else throw new Error(`unknown argument "${arg}" (try --help)`);
   }
+  args.scaleSagas = scaleSagas ?? (args.quick ? SCALE_SAGAS_QUICK : SCALE_SAGAS);
   return args;
 }
 
@@ -95,6 +157,11 @@ function planFor(concurrency: number, quick: boolean): CellPlan {
   if (quick) return concurrency === 1 ? { concurrency, ops: 500, warmup: 100, rounds: 2 } : { concurrency, ops: 2_000, warmup: 400, rounds: 2 };
   // Many short alternating chunks: on a shared machine a burst of outside load then hits both sides alike.
   return concurrency === 1 ? { concurrency, ops: 6_000, warmup: 600, rounds: 10 } : { concurrency, ops: 30_000, warmup: 3_000, rounds: 10 };
+}
+
+function scalePlanFor(args: Args): ScalePlan {
+  const cell: CellPlan = args.quick ? { concurrency: 64, ops: 4_000, warmup: 500, rounds: 4 } : { concurrency: 64, ops: 20_000, warmup: 2_000, rounds: 10 };
+  return { cell, sagas: args.scaleSagas };
 }
 
 function log(message: string): void {
@@ -107,13 +174,20 @@ function globPattern(prefix: string): string {
 
 async function deleteByPrefix(client: Redis | Cluster, prefix: string): Promise<number> {
   let deleted = 0;
-  // On a Cluster every master holds some keys; UNLINK them one by one (they span slots).
+  // On a Cluster every master holds some keys; UNLINK them one by one (they span slots), a SCAN page per pipeline,
+  // so the scale row's few hundred thousand keys go in seconds.
   for (const node of client instanceof Cluster ? client.nodes("master") : [client]) {
     let cursor = "0";
     do {
       const [next, keys] = await node.scan(cursor, "MATCH", globPattern(prefix), "COUNT", 1000);
       cursor = next;
-      for (const key of keys) deleted += await node.unlink(key);
+      if (keys.length === 0) continue;
+      const pipeline = node.pipeline();
+      for (const key of keys) pipeline.unlink(key);
+      for (const [error, count] of (await pipeline.exec()) ?? []) {
+        if (error) throw error;
+        deleted += count as number;
+      }
     } while (cursor !== "0");
   }
   return deleted;
@@ -123,11 +197,58 @@ function nonNull(value: unknown): void {
   if (value === null || value === undefined) throw new Error("benchmark read returned nothing: its setup is broken");
 }
 
+/** A contender's op threw: named, so its cell can go on without it. */
+class ContenderFailure extends Error {
+  constructor(
+    readonly contender: string,
+    cause: unknown,
+  ) {
+    super(`${contender}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
+
+/** The contenders this run compares against: built once, opened per codec. */
+interface ContenderSource {
+  name: string;
+  /** Why it cannot be used at all in this run; then `open` is never called. */
+  unavailable?: string;
+  /** Its keys must share one Cluster slot: 0.2.2's WATCH/MULTI spans its value and index keys, and its users hash-tagged them. */
+  oneSlot?: boolean;
+  open(redis: Redis | Cluster, keyPrefix: string): Promise<Contender>;
+}
+
+async function contenderSources(args: Args): Promise<ContenderSource[]> {
+  if (args.skipContenders) return [];
+  const handWritten: ContenderSource = { name: "hand-written", open: async (redis, keyPrefix) => new HandWrittenJsonStore(redis, keyPrefix) };
+  const loaded: Store022Class | { reason: string } = await load022();
+  const v022: ContenderSource =
+    typeof loaded === "function"
+      ? { name: "0.2.2", oneSlot: true, open: (redis, keyPrefix) => open022(loaded, redis, keyPrefix) }
+      : { name: "0.2.2", unavailable: `could not be installed or loaded: ${loaded.reason}`, open: () => Promise.reject(new Error(loaded.reason)) };
+  return [handWritten, v022];
+}
+
+/** One contender's sagas in one codec's cells, as ours has them: a read pool and one saga per writing worker. */
+interface ContenderSetup {
+  contender: Contender;
+  updateStates: OrderState[];
+  updateVersions: number[];
+}
+
 /** Everything one codec's cells need, inserted up front. */
-async function benchCodec(redis: Redis | Cluster, runPrefix: string, codec: CodecName, args: Args, rows: HumanRow[]): Promise<number> {
+async function benchCodec(
+  redis: Redis | Cluster,
+  runPrefix: string,
+  codec: CodecName,
+  args: Args,
+  sources: ContenderSource[],
+  out: { rows: HumanRow[]; contenders: ContenderRow[]; notes: ContenderNote[] },
+): Promise<number> {
   const prefix = `${runPrefix}${codec}:`;
   const store = new RedisSagaStore({ redis, keyPrefix: prefix, codec });
   await store.initialize();
+  const setups: ContenderSetup[] = [];
+  const opened: Contender[] = [];
   try {
     const template = orderState(randomUUID(), "ord-template");
     // The baseline's bytes: one envelope encoded once, exactly what the store writes for this state.
@@ -148,20 +269,87 @@ async function benchCodec(redis: Redis | Cluster, runPrefix: string, codec: Code
     await Promise.all([...updateStates, ...saveStates].map((state) => store.insert(SAGA_NAME, state.orderId, state)));
     const writeRawKeys = updateStates.map((_, w) => rawKey(`write:${w}`));
 
+    // Each contender gets the same sagas (same ids, its own keys under its own prefix) and its own update copies.
+    // Only in the codecs the targets compare: the contenders write JSON whatever the codec, and a third round of them
+    // would add a minute to a full run and tell nothing new.
+    if (TARGET_CODECS.includes(codec) && args.ops.some((op) => CONTENDER_OPS.includes(op))) {
+      for (const source of sources) {
+        if (source.unavailable) continue;
+        const keyPrefix = `${prefix}${source.name}:${source.oneSlot && redis instanceof Cluster ? "{c}:" : ""}`;
+        try {
+          const contender = await source.open(redis, keyPrefix);
+          opened.push(contender);
+          await Promise.all(readStates.map((state) => contender.insert(SAGA_NAME, state.orderId, state)));
+          const copies = updateStates.map((state) => withIds(template, state.metadata.sagaId, state.orderId));
+          await Promise.all(copies.map((state) => contender.insert(SAGA_NAME, state.orderId, state)));
+          if (!(await contender.findById(SAGA_NAME, readStates[0]!.metadata.sagaId))) throw new Error("findById of a saga it inserted found nothing");
+          setups.push({ contender, updateStates: copies, updateVersions: copies.map(() => 0) });
+        } catch (error) {
+          out.notes.push({ contender: source.name, codec, reason: `setup failed: ${(error as Error)?.message ?? String(error)}` });
+          log(`  ${codec.padEnd(9)} ${source.name}: setup failed, left out: ${(error as Error)?.message}`);
+        }
+      }
+    }
+
+    let attempt = 0;
     for (const concurrency of CONCURRENCIES) {
       const plan = planFor(concurrency, args.quick);
       for (const opName of args.ops) {
+        const contenderOp = (setup: ContenderSetup): Op => {
+          const { contender } = setup;
+          const name = contender.name;
+          switch (opName) {
+            case "insert":
+              return async (i) => {
+                try {
+                  await contender.insert(SAGA_NAME, insertStates[i]!.orderId, insertStates[i]!);
+                } catch (error) {
+                  throw new ContenderFailure(name, error);
+                }
+              };
+            case "findByCorrelationId":
+              return async (i) => {
+                try {
+                  nonNull(await contender.findByCorrelationId(SAGA_NAME, readStates[i % READ_POOL]!.orderId));
+                } catch (error) {
+                  throw new ContenderFailure(name, error);
+                }
+              };
+            case "findById":
+              return async (i) => {
+                try {
+                  nonNull(await contender.findById(SAGA_NAME, readStates[i % READ_POOL]!.metadata.sagaId));
+                } catch (error) {
+                  throw new ContenderFailure(name, error);
+                }
+              };
+            case "update":
+              return async (_i, w) => {
+                try {
+                  const state = setup.updateStates[w]!;
+                  const expected = setup.updateVersions[w]!;
+                  state.metadata.version = expected + 1;
+                  await contender.update(SAGA_NAME, state.orderId, state, expected);
+                  setup.updateVersions[w] = expected + 1;
+                } catch (error) {
+                  throw new ContenderFailure(name, error);
+                }
+              };
+            default:
+              throw new Error(`no contender op for ${opName}`);
+          }
+        };
+
+        // Fresh insert ids per attempt: a cell measured again after a contender failed must not insert a saga twice.
+        let insertStates: OrderState[] = [];
+        let insertKeys: string[] = [];
         let ours: Op;
         let raw: Op;
         switch (opName) {
-          case "insert": {
-            const n = indexesNeeded(plan);
-            const states = Array.from({ length: n }, (_, i) => withIds(template, randomUUID(), `ord-c${concurrency}-${i}`));
-            const keys = Array.from({ length: n }, (_, i) => rawKey(`insert:c${concurrency}:${i}`));
-            ours = (i) => store.insert(SAGA_NAME, states[i]!.orderId, states[i]!);
-            raw = (i) => redis.set(keys[i]!, bytes);
+          case "insert":
+            ours = (i) => store.insert(SAGA_NAME, insertStates[i]!.orderId, insertStates[i]!);
+            raw = (i) => redis.set(insertKeys[i]!, bytes);
             break;
-          }
           case "findByCorrelationId":
             ours = async (i) => nonNull(await store.findByCorrelationId(SAGA_NAME, readStates[i % READ_POOL]!.orderId));
             raw = async (i) => nonNull(await redis.getBuffer(readRawKeys[i % READ_POOL]!));
@@ -189,31 +377,71 @@ async function benchCodec(redis: Redis | Cluster, runPrefix: string, codec: Code
             raw = (_i, w) => redis.set(writeRawKeys[w]!, bytes);
             break;
         }
-        const result = await measureCell(plan, ours, raw);
+
+        let active = CONTENDER_OPS.includes(opName) ? [...setups] : [];
+        let results: SideResult[] | undefined;
+        while (!results) {
+          if (opName === "insert") {
+            const n = indexesNeeded(plan);
+            const tag = `c${concurrency}-a${attempt++}`;
+            insertStates = Array.from({ length: n }, (_, i) => withIds(template, randomUUID(), `ord-${tag}-${i}`));
+            insertKeys = Array.from({ length: n }, (_, i) => rawKey(`insert:${tag}:${i}`));
+          }
+          try {
+            results = await measureSides(plan, [ours, raw, ...active.map(contenderOp)]);
+          } catch (error) {
+            if (!(error instanceof ContenderFailure)) throw error;
+            out.notes.push({ contender: error.contender, codec, reason: `${opName} c=${concurrency} failed, left out of the rest of ${codec}: ${error.message}` });
+            log(`  ${codec.padEnd(9)} c=${String(concurrency).padEnd(2)} ${opName}: ${error.message}; measuring again without ${error.contender}`);
+            active = active.filter((setup) => setup.contender.name !== error.contender);
+            setups.splice(setups.findIndex((setup) => setup.contender.name === error.contender), 1);
+          }
+        }
+        const [oursResult, rawResult, ...contenderResults] = results as [SideResult, SideResult, ...SideResult[]];
         const row: HumanRow = {
           op: opName,
           codec,
           concurrency,
-          opsPerSec: Math.round(result.ours.opsPerSec),
-          p50us: round(result.ours.p50us, 1),
-          p99us: round(result.ours.p99us, 1),
+          opsPerSec: Math.round(oursResult.opsPerSec),
+          p50us: round(oursResult.p50us, 1),
+          p99us: round(oursResult.p99us, 1),
           baselineOp: BASELINE[opName],
-          baselineOpsPerSec: Math.round(result.raw.opsPerSec),
-          ratio: round(result.ours.opsPerSec / result.raw.opsPerSec, 3),
-          cpuUsPerOp: round(result.ours.cpuUsPerOp, 2),
-          baselineCpuUsPerOp: round(result.raw.cpuUsPerOp, 2),
-          baselineP50us: round(result.raw.p50us, 1),
-          baselineP99us: round(result.raw.p99us, 1),
+          baselineOpsPerSec: Math.round(rawResult.opsPerSec),
+          ratio: round(oursResult.opsPerSec / rawResult.opsPerSec, 3),
+          cpuUsPerOp: round(oursResult.cpuUsPerOp, 2),
+          baselineCpuUsPerOp: round(rawResult.cpuUsPerOp, 2),
+          cpuAddedUsPerOp: round(oursResult.cpuUsPerOp - rawResult.cpuUsPerOp, 2),
+          baselineP50us: round(rawResult.p50us, 1),
+          baselineP99us: round(rawResult.p99us, 1),
         };
-        rows.push(row);
-        log(
-          `  ${codec.padEnd(9)} c=${String(concurrency).padEnd(2)} ${opName.padEnd(19)} ${fmtInt(row.opsPerSec).padStart(7)} ops/s vs raw ${row.baselineOp} ${fmtInt(row.baselineOpsPerSec).padStart(7)}  ratio ${row.ratio.toFixed(2)}  cpu ${row.cpuUsPerOp.toFixed(1)} vs ${row.baselineCpuUsPerOp.toFixed(1)} µs/op`,
-        );
+        out.rows.push(row);
+        let line = `  ${codec.padEnd(9)} c=${String(concurrency).padEnd(2)} ${opName.padEnd(19)} ${fmtInt(row.opsPerSec).padStart(7)} ops/s vs raw ${row.baselineOp} ${fmtInt(row.baselineOpsPerSec).padStart(7)}  ratio ${row.ratio.toFixed(2)}  cpu ${row.cpuUsPerOp.toFixed(1)} vs ${row.baselineCpuUsPerOp.toFixed(1)} µs/op`;
+        active.forEach((setup, k) => {
+          const result = contenderResults[k]!;
+          const contenderRow: ContenderRow = {
+            contender: setup.contender.name,
+            op: opName,
+            codec,
+            concurrency,
+            opsPerSec: Math.round(result.opsPerSec),
+            p50us: round(result.p50us, 1),
+            p99us: round(result.p99us, 1),
+            cpuUsPerOp: round(result.cpuUsPerOp, 2),
+            cpuAddedUsPerOp: round(result.cpuUsPerOp - rawResult.cpuUsPerOp, 2),
+            oursOpsPerSec: row.opsPerSec,
+            oursCpuUsPerOp: row.cpuUsPerOp,
+            ratio: round(oursResult.opsPerSec / result.opsPerSec, 3),
+          };
+          out.contenders.push(contenderRow);
+          line += `  | ${contenderRow.contender} ${fmtInt(contenderRow.opsPerSec)} ops/s (ours ×${contenderRow.ratio.toFixed(2)})`;
+        });
+        log(line);
       }
     }
     return bytes.length;
   } finally {
     await store.close();
+    await Promise.all(opened.map((contender) => contender.close()));
     // Keep the server's memory flat across codecs (and leave nothing behind on a shared server).
     await deleteByPrefix(redis, prefix);
   }
@@ -234,26 +462,78 @@ function table(header: string[], body: string[][], rightAlign: boolean[]): strin
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
 }
 
-interface TargetCheck {
+export interface TargetCheck {
   label: string;
-  achieved: number;
-  target: number;
-  met: boolean;
+  /** null: nothing to compare (the contender could not be measured). */
+  achieved: number | null;
+  unit: "µs" | "×";
+  /** null: reported without a target. */
+  target: number | null;
+  comparison: "<=" | ">=";
+  status: "PASS" | "MISS" | "n/a" | "info";
+  note?: string;
 }
 
-function checkTargets(rows: Row[], bytes: Partial<Record<CodecName, number>>): TargetCheck[] {
+function check(label: string, achieved: number | null, unit: TargetCheck["unit"], comparison: TargetCheck["comparison"], target: number | null, note?: string): TargetCheck {
+  const status: TargetCheck["status"] =
+    achieved === null ? "n/a" : target === null ? "info" : (comparison === "<=" ? achieved <= target : achieved >= target) ? "PASS" : "MISS";
+  return { label, achieved, unit, target, comparison, status, ...(note ? { note } : {}) };
+}
+
+interface Results {
+  rows: Row[];
+  contenders: ContenderRow[];
+  notes: ContenderNote[];
+  bytes: Partial<Record<CodecName, number>>;
+  registry: RegistryRow[];
+  scale: ScaleRow[];
+}
+
+function checkTargets(results: Results, sources: ContenderSource[]): TargetCheck[] {
   const checks: TargetCheck[] = [];
+  const at64 = (codec: CodecName, op: OpName) => results.rows.find((r) => r.codec === codec && r.op === op && r.concurrency === 64);
   for (const codec of TARGET_CODECS) {
-    for (const [op, target] of Object.entries(TARGETS) as [OpName, number][]) {
-      const row = rows.find((r) => r.codec === codec && r.op === op && r.concurrency === 64);
-      if (row) checks.push({ label: `${op} ${codec} c=64 vs raw ${row.baselineOp}`, achieved: row.ratio, target, met: row.ratio >= target });
+    for (const [op, target] of Object.entries(ADDED_CPU_TARGETS_US) as [OpName, number][]) {
+      const row = at64(codec, op);
+      if (row) checks.push(check(`${op} ${codec}: Node CPU added over raw ${row.baselineOp}`, row.cpuAddedUsPerOp, "µs", "<=", target));
     }
   }
-  if (bytes.json && bytes.msgpack) {
-    const ratio = round(bytes.msgpack / bytes.json, 3);
-    checks.push({ label: "msgpack bytes vs json bytes (<=)", achieved: ratio, target: MSGPACK_BYTES_TARGET, met: ratio <= MSGPACK_BYTES_TARGET });
+  for (const source of sources) {
+    const targets = CONTENDER_TARGETS[source.name] ?? {};
+    for (const codec of TARGET_CODECS) {
+      for (const op of CONTENDER_OPS) {
+        if (!at64(codec, op)) continue;
+        const target = targets[op] ?? null;
+        const label = `${op} ${codec}: ops/s vs ${source.name}`;
+        const row = results.contenders.find((r) => r.contender === source.name && r.codec === codec && r.op === op && r.concurrency === 64);
+        if (row) checks.push(check(label, row.ratio, "×", ">=", target));
+        else {
+          const note = results.notes.find((n) => n.contender === source.name && (n.codec === undefined || n.codec === codec));
+          checks.push(check(label, null, "×", ">=", target, `${source.name} not measured: ${note?.reason ?? source.unavailable ?? "unknown"}`));
+        }
+      }
+    }
+  }
+  if (results.bytes.json && results.bytes.msgpack) {
+    checks.push(check("msgpack bytes vs json bytes", round(results.bytes.msgpack / results.bytes.json, 3), "×", "<=", MSGPACK_BYTES_TARGET));
+  }
+  for (const r of results.registry) {
+    if (r.concurrency === 64) checks.push(check(`registry ${r.adds}: Node CPU added`, r.addedCpuUsPerOp, "µs", "<=", REGISTRY_ADDED_US_TARGET));
+  }
+  for (const r of results.scale) {
+    checks.push(check(`${r.op} ${r.codec}: Node CPU after ${fmtInt(r.sagasBetween)} sagas vs fresh`, r.ratio, "×", "<=", SCALE_TARGET));
+  }
+  for (const r of results.scale) {
+    checks.push(check(`${r.op} ${r.codec}: Node CPU after the fill vs a new store beside it`, r.besideRatio, "×", "<=", null));
   }
   return checks;
+}
+
+function formatCheck(c: TargetCheck): [string, string, string, string] {
+  const digits = c.unit === "µs" ? 2 : c.label.includes("bytes") ? 3 : 2;
+  const achieved = c.achieved === null ? "-" : `${c.achieved.toFixed(digits)}${c.unit === "µs" ? " µs" : "×"}`;
+  const needed = c.target === null ? "no target" : `${c.comparison} ${c.target}${c.unit === "µs" ? " µs" : "×"}`;
+  return [c.label, achieved, needed, c.status];
 }
 
 async function main(): Promise<void> {
@@ -296,58 +576,109 @@ async function main(): Promise<void> {
     const context = `node ${process.version}, redis ${redisVersion} (${where}), ${availableParallelism()} CPUs, ${args.quick ? "quick" : "full"} run${args.autoPipelining ? ", enableAutoPipelining" : ""}`;
     log(`saga store benchmark: ${context}`);
 
-    const rows: HumanRow[] = [];
+    const sources = await contenderSources(args);
+    const notes: ContenderNote[] = [];
+    for (const source of sources) {
+      if (source.unavailable) {
+        notes.push({ contender: source.name, reason: source.unavailable });
+        log(`${source.name}: ${source.unavailable}; its rows are left out`);
+      }
+    }
+    const humanRows: HumanRow[] = [];
+    const contenders: ContenderRow[] = [];
     const bytes: Partial<Record<CodecName, number>> = {};
-    for (const codec of args.codecs) bytes[codec] = await benchCodec(redis, runPrefix, codec, args, rows);
+    for (const codec of args.codecs) bytes[codec] = await benchCodec(redis, runPrefix, codec, args, sources, { rows: humanRows, contenders, notes });
     log("registry: upgrade on read and validation on save");
     const registryRows: RegistryRow[] = await benchRegistry(
       redis,
       runPrefix,
       CONCURRENCIES.map((c) => planFor(c, args.quick)),
     );
-    const checks = checkTargets(rows, bytes);
-    for (const r of registryRows) {
-      if (r.target !== undefined && r.concurrency === 64) {
-        checks.push({ label: `${r.case} c=64 vs ${r.baselineCase}`, achieved: r.ratio, target: r.target, met: r.ratio >= r.target });
+    let scaleRows: ScaleRow[] = [];
+    if (args.scaleSagas > 0) {
+      const codec: CodecName = args.codecs.includes("json") ? "json" : args.codecs[0]!;
+      const plan = scalePlanFor(args);
+      log(`scale: ${codec} insert and first read, fresh and after ${fmtInt(plan.sagas)} distinct sagas (c=${plan.cell.concurrency})`);
+      const prefix = `${runPrefix}scale:`;
+      try {
+        scaleRows = await benchScale(redis, prefix, codec, plan, log);
+      } finally {
+        await deleteByPrefix(redis, prefix);
+      }
+      for (const r of scaleRows) {
+        log(
+          `  ${r.op.padEnd(25)} cpu ${r.freshCpuUsPerOp.toFixed(1)} → ${r.afterCpuUsPerOp.toFixed(1)} µs/op (×${r.ratio.toFixed(2)}; new store beside ${r.besideCpuUsPerOp.toFixed(1)}, ×${r.besideRatio.toFixed(2)}); raw ${r.freshRawCpuUsPerOp.toFixed(1)} → ${r.afterRawCpuUsPerOp.toFixed(1)}`,
+        );
       }
     }
+    const rows = humanRows.map(({ baselineP50us: _p50, baselineP99us: _p99, ...row }): Row => row);
+    const results: Results = { rows, contenders, notes, bytes, registry: registryRows, scale: scaleRows };
+    const checks = checkTargets(results, sources);
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
 
     if (args.json) {
-      const out = {
-        rows: rows.map(({ baselineP50us: _p50, baselineP99us: _p99, ...row }): Row => row),
-        bytes,
-        registry: registryRows,
-      };
-      process.stdout.write(JSON.stringify(out) + "\n");
-      for (const check of checks) log(`target ${check.met ? "met   " : "MISSED"} ${check.label}: ${check.achieved} (target ${check.target})`);
+      process.stdout.write(JSON.stringify({ context, ...results, targets: checks }) + "\n");
+      for (const c of checks) {
+        const [label, achieved, needed, status] = formatCheck(c);
+        log(`target ${status.padEnd(4)} ${label}: ${achieved} (${needed})${c.note ? ` ${c.note}` : ""}`);
+      }
       log(`done in ${seconds} s`);
       return;
     }
 
     const out: string[] = [];
     out.push(`@saga-bus/store-redis benchmark: ${context}`);
-    out.push(`State: saga-bus order, ${JSON.stringify(orderState(randomUUID(), "ord-00000000")).length} bytes as JSON; one ioredis ${cluster ? "Cluster client" : "connection"}; ratio = ours / raw ops/s`);
+    out.push(
+      `State: saga-bus order, ${JSON.stringify(orderState(randomUUID(), "ord-00000000")).length} bytes as JSON; one ioredis ${cluster ? "Cluster client" : "connection"}; ratio = ours / raw ops/s; +cpu = Node CPU per op over raw's`,
+    );
     out.push("");
     out.push(
       table(
-        ["op", "codec", "c", "ours ops/s", "p50 µs", "p99 µs", "raw", "raw ops/s", "raw p50", "raw p99", "ratio"],
-        rows.map((r) => [
+        ["op", "codec", "c", "ours ops/s", "p50 µs", "p99 µs", "cpu µs", "raw", "raw ops/s", "raw p50", "raw p99", "raw cpu", "ratio", "+cpu µs"],
+        humanRows.map((r) => [
           r.op,
           r.codec,
           String(r.concurrency),
           fmtInt(r.opsPerSec),
           r.p50us.toFixed(1),
           r.p99us.toFixed(1),
+          r.cpuUsPerOp.toFixed(2),
           r.baselineOp,
           fmtInt(r.baselineOpsPerSec),
           r.baselineP50us.toFixed(1),
           r.baselineP99us.toFixed(1),
+          r.baselineCpuUsPerOp.toFixed(2),
           r.ratio.toFixed(2),
+          r.cpuAddedUsPerOp.toFixed(2),
         ]),
-        [false, false, true, true, true, true, false, true, true, true, true],
+        [false, false, true, true, true, true, true, false, true, true, true, true, true, true],
       ),
     );
+    if (sources.length > 0) {
+      out.push("");
+      out.push("Contenders, measured in the same cells as ours (same connection; they always write JSON; ours = ours ops/s ÷ theirs)");
+      out.push(
+        table(
+          ["contender", "op", "ours codec", "c", "ops/s", "p50 µs", "p99 µs", "cpu µs", "+cpu µs", "ours ops/s", "ours cpu", "ours ×"],
+          contenders.map((r) => [
+            r.contender,
+            r.op,
+            r.codec,
+            String(r.concurrency),
+            fmtInt(r.opsPerSec),
+            r.p50us.toFixed(1),
+            r.p99us.toFixed(1),
+            r.cpuUsPerOp.toFixed(2),
+            r.cpuAddedUsPerOp.toFixed(2),
+            fmtInt(r.oursOpsPerSec),
+            r.oursCpuUsPerOp.toFixed(2),
+            r.ratio.toFixed(2),
+          ]),
+          [false, false, false, true, true, true, true, true, true, true, true, true],
+        ),
+      );
+      for (const n of notes) out.push(`${n.contender}${n.codec ? ` (${n.codec} cells)` : ""}: ${n.reason}`);
+    }
     out.push("");
     out.push("Bytes per stored state (envelope: 28-byte header + payload)");
     out.push(
@@ -358,24 +689,61 @@ async function main(): Promise<void> {
       ),
     );
     out.push("");
-    out.push("Registry (json codec; ratio = first case / second case, same server and connection)");
+    out.push("Registry (json codec; ratio = first case / second case ops/s; +cpu = Node CPU per op the first case adds)");
     out.push(
       table(
-        ["case", "c", "ops/s", "p50 µs", "p99 µs", "beside", "ops/s", "ratio"],
-        registryRows.map((r) => [r.case, String(r.concurrency), fmtInt(r.opsPerSec), r.p50us.toFixed(1), r.p99us.toFixed(1), r.baselineCase, fmtInt(r.baselineOpsPerSec), r.ratio.toFixed(2)]),
-        [false, true, true, true, true, false, true, true],
+        ["case", "c", "ops/s", "p50 µs", "p99 µs", "cpu µs", "beside", "ops/s", "cpu µs", "ratio", "+cpu µs"],
+        registryRows.map((r) => [
+          r.case,
+          String(r.concurrency),
+          fmtInt(r.opsPerSec),
+          r.p50us.toFixed(1),
+          r.p99us.toFixed(1),
+          r.cpuUsPerOp.toFixed(2),
+          r.baselineCase,
+          fmtInt(r.baselineOpsPerSec),
+          r.baselineCpuUsPerOp.toFixed(2),
+          r.ratio.toFixed(2),
+          r.addedCpuUsPerOp.toFixed(2),
+        ]),
+        [false, true, true, true, true, true, false, true, true, true, true],
       ),
     );
-    if (checks.length > 0) {
+    if (scaleRows.length > 0) {
+      const first = scaleRows[0]!;
       out.push("");
-      out.push("Targets");
+      out.push(
+        `After ${fmtInt(first.sagasBetween)} distinct sagas (${first.codec}, c=${first.concurrency}; one store measured fresh, then again after inserting them; ratio = after / fresh Node CPU per op; ` +
+          "beside = a store opened after the fill, in the same cells as after)",
+      );
       out.push(
         table(
-          ["target", "achieved", "needed", "status"],
-          checks.map((c) => [c.label, c.achieved.toFixed(c.label.includes("bytes") ? 3 : 2), (c.label.includes("<=") ? "<= " : ">= ") + c.target, c.met ? "met" : "MISSED"]),
-          [false, true, true, false],
+          ["op", "fresh cpu µs", "after cpu µs", "ratio", "beside cpu µs", "after/beside", "raw fresh", "raw after", "fresh ops/s", "after ops/s", "fresh p99", "after p99"],
+          scaleRows.map((r) => [
+            r.op,
+            r.freshCpuUsPerOp.toFixed(2),
+            r.afterCpuUsPerOp.toFixed(2),
+            r.ratio.toFixed(2),
+            r.besideCpuUsPerOp.toFixed(2),
+            r.besideRatio.toFixed(2),
+            r.freshRawCpuUsPerOp.toFixed(2),
+            r.afterRawCpuUsPerOp.toFixed(2),
+            fmtInt(r.freshOpsPerSec),
+            fmtInt(r.afterOpsPerSec),
+            r.freshP99us.toFixed(1),
+            r.afterP99us.toFixed(1),
+          ]),
+          [false, true, true, true, true, true, true, true, true, true, true, true],
         ),
       );
+    }
+    if (checks.length > 0) {
+      out.push("");
+      out.push("Targets (c=64)");
+      out.push(table(["target", "achieved", "needed", "status"], checks.map(formatCheck), [false, true, true, false]));
+      for (const c of checks) if (c.note) out.push(`  ${c.label}: ${c.note}`);
+      const count = (status: TargetCheck["status"]) => checks.filter((c) => c.status === status).length;
+      out.push(`${count("PASS")} PASS, ${count("MISS")} MISS${count("n/a") ? `, ${count("n/a")} n/a` : ""}`);
     }
     out.push("");
     out.push(`done in ${seconds} s`);
