@@ -16,16 +16,14 @@ export interface SagaCodec {
   decode(payload: Buffer): unknown;
 }
 
-/** Above this length, measure the UTF-8 size first instead of allocating for the worst case. */
-const WORST_CASE_ALLOCATION_LIMIT = 16 * 1024;
-
-/** Lay a UTF-8 string after `reserve` free bytes in one allocation, without a second pass to measure it when small. */
+/**
+ * Lay a UTF-8 string after `reserve` free bytes, sized exactly: measuring
+ * first costs less than allocating for the worst case (3 bytes per UTF-16
+ * unit), which drains Buffer's shared pool three times as fast and leaves
+ * the collector more to do.
+ */
 export function stringWithReserve(text: string, reserve: number): Buffer {
-  if (text.length > WORST_CASE_ALLOCATION_LIMIT) {
-    const buffer = Buffer.allocUnsafe(reserve + Buffer.byteLength(text));
-    buffer.write(text, reserve);
-    return buffer;
-  }
-  const buffer = Buffer.allocUnsafe(reserve + text.length * 3);
-  return buffer.subarray(0, reserve + buffer.write(text, reserve));
+  const buffer = Buffer.allocUnsafe(reserve + Buffer.byteLength(text));
+  buffer.write(text, reserve);
+  return buffer;
 }

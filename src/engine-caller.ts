@@ -42,25 +42,22 @@ export class EngineCaller {
    * above. When the retries run out after a reply was lost, the error is
    * `outcomeUnknown(lastError)`: the write may have been applied.
    */
-  async write<T>(key: string, run: (engine: SagaEngine) => Promise<T>, outcomeUnknown: (cause: unknown) => Error): Promise<{ value: T; replyLost: boolean }> {
+  write<T>(key: string, run: (engine: SagaEngine) => Promise<T>, outcomeUnknown: (cause: unknown) => Error): Promise<{ value: T; replyLost: boolean }> {
     const engine = this.ready();
     const deadline = Date.now() + this.policy.operationTimeoutMs;
-    let replyLost = false;
     const epoch = engine.connectionEpoch;
-    const value = await retrying(
-      this.policy,
-      deadline,
-      (error) => {
-        if (!isTransient(error)) return false;
-        replyLost ||= error.mayHaveBeenApplied;
-        return true;
+    let replyLost = false;
+    const retryable = (error: unknown) => {
+      if (!isTransient(error)) return false;
+      replyLost ||= error.mayHaveBeenApplied;
+      return true;
+    };
+    return retrying(this.policy, deadline, retryable, () => this.bounded(engine, run(engine), deadline, "write", key)).then(
+      (value) => ({ value, replyLost: replyLost || engine.connectionEpoch !== epoch }),
+      (error: unknown) => {
+        throw isTransient(error) && (replyLost || error.mayHaveBeenApplied) ? outcomeUnknown(error) : error;
       },
-      () => this.bounded(engine, run(engine), deadline, "write", key),
-    ).catch((error: unknown) => {
-      if (isTransient(error) && (replyLost || error.mayHaveBeenApplied)) throw outcomeUnknown(error);
-      throw error;
-    });
-    return { value, replyLost: replyLost || engine.connectionEpoch !== epoch };
+    );
   }
 
   /**

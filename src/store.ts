@@ -112,7 +112,7 @@ export class SagaStore<Types = any> {
   // ---- reads ----------------------------------------------------------------
 
   async findByCorrelationId<Name extends SagaName<Types>>(sagaName: Name, correlationId: string): Promise<StateOf<Types, Name> | null> {
-    await this.started();
+    if (!this.caller.engine) await this.start();
     const state = await this.read(sagaName, correlationId);
     // Remember where this saga lives for findById/update; a stored id that could never be a key is simply not cached.
     const indexKey = state && this.keys.storedIndexKey(sagaName, readSagaId(state));
@@ -121,7 +121,7 @@ export class SagaStore<Types = any> {
   }
 
   async findById<Name extends SagaName<Types>>(sagaName: Name, sagaId: string): Promise<StateOf<Types, Name> | null> {
-    await this.started();
+    if (!this.caller.engine) await this.start();
     this.schemas.checkSaga(sagaName);
     const indexKey = this.keys.indexKey(sagaName, sagaId);
     const cached = this.correlationIds.get(indexKey);
@@ -171,7 +171,7 @@ export class SagaStore<Types = any> {
   save<Name extends SagaName<Types>>(sagaName: Name, input: SeedInputOf<Types, Name>): Promise<SeedStateOf<Types, Name>>;
   async save(sagaName: string, input: unknown): Promise<any> {
     const state = input as AnySagaState;
-    await this.started();
+    if (!this.caller.engine) await this.start();
     const sagaId = this.requireSagaId(sagaName, state);
     const loadedVersion = readVersion(state);
     const givenCorrelationId = readCorrelationId(state);
@@ -199,7 +199,7 @@ export class SagaStore<Types = any> {
   insert(sagaName: never, correlationId: string, state: SagaState): Promise<void>;
   async insert(sagaName: string, correlationId: string, input: unknown): Promise<void> {
     const state = input as AnySagaState;
-    await this.started();
+    if (!this.caller.engine) await this.start();
     const sagaId = this.requireSagaId(sagaName, state);
     await this.writes.insert(sagaName, sagaId, correlationId, state, readVersion(state) ?? 0);
   }
@@ -210,7 +210,7 @@ export class SagaStore<Types = any> {
   update(sagaName: never, state: SagaState, expectedVersion: number): Promise<void>;
   async update(sagaName: string, input: unknown, expectedVersion: number): Promise<void> {
     const state = input as AnySagaState;
-    await this.started();
+    if (!this.caller.engine) await this.start();
     if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
       throw new InvalidStateError(sagaName, `expectedVersion must be a non-negative integer, got ${expectedVersion}`);
     }
@@ -229,7 +229,7 @@ export class SagaStore<Types = any> {
     correlationId: string,
     fn: (state: StateOf<Types, Name>) => InputOf<Types, Name> | Promise<InputOf<Types, Name>>,
   ): Promise<StateOf<Types, Name>> {
-    await this.started();
+    if (!this.caller.engine) await this.start();
     // Reloads after conflicts stop at the operation bound too.
     const deadline = Date.now() + this.caller.policy.operationTimeoutMs;
     return retrying(this.caller.policy, deadline, (error) => error instanceof ConcurrencyError, async () => {
@@ -249,7 +249,7 @@ export class SagaStore<Types = any> {
    * when no saga is stored under it, as a saga id.
    */
   async delete(sagaName: SagaName<Types>, id: string): Promise<void> {
-    await this.started();
+    if (!this.caller.engine) await this.start();
     this.schemas.checkSaga(sagaName);
     const valueKey = this.keys.valueKey(sagaName, id);
     const [atCorrelationId, indexed] = await Promise.all([
@@ -269,7 +269,7 @@ export class SagaStore<Types = any> {
 
   /** Delete by correlation id. Returns whether a saga was deleted. */
   async deleteByCorrelationId(sagaName: SagaName<Types>, correlationId: string): Promise<boolean> {
-    await this.started();
+    if (!this.caller.engine) await this.start();
     this.schemas.checkSaga(sagaName);
     const valueKey = this.keys.valueKey(sagaName, correlationId);
     // The caller asked for this value to go, readable or not; an unreadable one cannot name its index, which findById ignores anyway.
@@ -290,7 +290,7 @@ export class SagaStore<Types = any> {
 
   /** Delete by saga id. Never deletes another saga, even through a stale index. Returns whether a saga was deleted. */
   async deleteById(sagaName: SagaName<Types>, sagaId: string): Promise<boolean> {
-    await this.started();
+    if (!this.caller.engine) await this.start();
     this.schemas.checkSaga(sagaName);
     const indexKey = this.keys.indexKey(sagaName, sagaId);
     const correlationId = await this.indexedCorrelationId(indexKey);
@@ -310,7 +310,7 @@ export class SagaStore<Types = any> {
    * deleted meanwhile may or may not be seen.
    */
   async *scanCorrelationIds(sagaName: SagaName<Types>): AsyncIterable<string> {
-    await this.started();
+    if (!this.caller.engine) await this.start();
     this.schemas.checkSaga(sagaName);
     const prefix = this.keys.sagaKeyPrefix(sagaName);
     for await (const keys of this.caller.ready().scanPrefix(prefix)) {
@@ -326,10 +326,6 @@ export class SagaStore<Types = any> {
   /** The engine of a started store, for subclasses' accessors. */
   protected get engine(): SagaEngine | undefined {
     return this.caller.engine;
-  }
-
-  private started(): Promise<unknown> | undefined {
-    return this.caller.engine ? undefined : this.start();
   }
 
   private start(): Promise<SagaEngine> {

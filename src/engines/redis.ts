@@ -156,9 +156,11 @@ export abstract class RedisEngine implements SagaEngine {
   }
 
   /** Run write.lua: its reply as a WriteResult. */
-  protected async runWrite(keys: string[], args: Argument[]): Promise<WriteResult> {
-    const [status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId] = (await this.runScript(this.scripts.write, keys, args)) as [WriteStatus, number, number, number, string?];
-    return { status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId };
+  protected runWrite(keys: string[], args: Argument[]): Promise<WriteResult> {
+    return this.runScript(this.scripts.write, keys, args).then((reply) => {
+      const [status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId] = reply as [WriteStatus, number, number, number, string?];
+      return { status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId };
+    });
   }
 
   /**
@@ -173,10 +175,18 @@ export abstract class RedisEngine implements SagaEngine {
   /** Run a script by SHA; on NOSCRIPT (cache lost: restart, failover, SCRIPT FLUSH) nothing ran, so send the source. */
   protected runScript(script: LuaScript, keys: string[], args: Argument[]): Promise<unknown> {
     const key = keys[0]!;
+    const withSource = () => this.send(script.name, key, "eval", [script.source, keys.length, ...keys, ...args]);
+    if (!this.durability) {
+      // The common case in one rejection handler: NOSCRIPT, else the typed error.
+      const client = this.client as unknown as { evalsha(...a: Argument[]): Promise<unknown> };
+      return client.evalsha(script.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
+        if (isNoScript(error)) return withSource();
+        throw toStoreError(error, script.name, key, true);
+      });
+    }
     return this.send(script.name, key, "evalsha", [script.sha, keys.length, ...keys, ...args]).catch((error: unknown) => {
-      const cause = error instanceof SagaStoreError ? error.cause : error;
-      if (!(cause instanceof Error) || !cause.message.startsWith("NOSCRIPT")) throw error;
-      return this.send(script.name, key, "eval", [script.source, keys.length, ...keys, ...args]);
+      if (isNoScript(error instanceof SagaStoreError ? error.cause : error)) return withSource();
+      throw error;
     });
   }
 
@@ -240,6 +250,10 @@ export abstract class RedisEngine implements SagaEngine {
       throw toStoreError(error, operation, key, isWrite);
     }
   }
+}
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith("NOSCRIPT");
 }
 
 /** A rejection handler turning whatever ioredis threw into a typed store error. */
