@@ -25,22 +25,12 @@ import {
   type SagaCodec,
   type SagaStoreOptions,
 } from "../src/index";
+import { rejectionOf } from "./support/assertions";
 import { clusterEngine, memoryEngine, redisEngine, sagaBusState, uniquePrefix } from "./support/stores";
 
 const CODECS = ["json", "superjson", "msgpack"] as const;
 type CodecName = (typeof CODECS)[number];
 const CODEC_IDS: Record<CodecName, number> = { json: 1, superjson: 2, msgpack: 3 };
-
-/** The rejection of `promise`; fails the test when it resolves. */
-async function caught(promise: Promise<unknown>): Promise<any> {
-  let resolved: unknown;
-  try {
-    resolved = await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error(`expected a rejection, got ${JSON.stringify(resolved)}`);
-}
 
 function seedState(id: string, correlationId: string, data: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
   return {
@@ -135,7 +125,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       const first = sagaBusState("saga-1", { who: "first" });
       await store.insert("OrderSaga", "order-1", first);
 
-      const error = await caught(store.insert("OrderSaga", "order-1", sagaBusState("saga-2", { who: "second" })));
+      const error = await rejectionOf(store.insert("OrderSaga", "order-1", sagaBusState("saga-2", { who: "second" })));
       expect(error).toBeInstanceOf(SagaAlreadyExistsError);
       expect(error.code).toBe("SAGA_ALREADY_EXISTS");
       expect(error.correlationId).toBe("order-1");
@@ -181,7 +171,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       await store.update("OrderSaga", { ...loaded, step: 1 }, 0);
       await store.update("OrderSaga", { ...loaded, step: 2 }, 1);
 
-      const error = await caught(store.update("OrderSaga", { ...loaded, step: 99 }, 0));
+      const error = await rejectionOf(store.update("OrderSaga", { ...loaded, step: 99 }, 0));
       expect(error).toBeInstanceOf(ConcurrencyError);
       expect(error.name).toBe("ConcurrencyError");
       expect(error.code).toBe("SAGA_CONFLICT");
@@ -190,7 +180,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       expect(error.actualVersion).toBe(2);
       expect(error.message).toContain("Optimistic concurrency conflict");
 
-      const ahead = await caught(store.update("OrderSaga", { ...loaded, step: 99 }, 7));
+      const ahead = await rejectionOf(store.update("OrderSaga", { ...loaded, step: 99 }, 7));
       expect(ahead).toBeInstanceOf(ConcurrencyError);
       expect(ahead.expectedVersion).toBe(7);
       expect(ahead.actualVersion).toBe(2);
@@ -209,17 +199,17 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       const seen = (await writer.getByCorrelationId("OrderSaga", "order-1"))!;
       expect(seen.step).toBe(1);
       expect(seen.metadata.version).toBe(1);
-      const stale = await caught(writer.update("OrderSaga", { ...loaded, step: 5 }, 0));
+      const stale = await rejectionOf(writer.update("OrderSaga", { ...loaded, step: 5 }, 0));
       expect(stale).toBeInstanceOf(ConcurrencyError);
       expect(stale.actualVersion).toBe(1);
     });
 
     it("update of a saga that never existed throws SAGA_NOT_FOUND and creates nothing", async () => {
       const store = await open();
-      const error = await caught(store.update("OrderSaga", sagaBusState("ghost"), 0));
+      const error = await rejectionOf(store.update("OrderSaga", sagaBusState("ghost"), 0));
       expect(error).toBeInstanceOf(SagaNotFoundError);
       expect(error.code).toBe("SAGA_NOT_FOUND");
-      const withCorrelation = await caught(store.update("OrderSaga", { ...sagaBusState("ghost"), correlationId: "c-ghost" }, 0));
+      const withCorrelation = await rejectionOf(store.update("OrderSaga", { ...sagaBusState("ghost"), correlationId: "c-ghost" }, 0));
       expect(withCorrelation).toBeInstanceOf(SagaNotFoundError);
       expect(await store.getById("OrderSaga", "ghost")).toBeNull();
       expect(await store.getByCorrelationId("OrderSaga", "c-ghost")).toBeNull();
@@ -229,7 +219,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       const store = await open();
       await store.insert("OrderSaga", "order-1", sagaBusState("saga-1"));
       for (const bad of [-1, 0.5, Number.NaN]) {
-        const error = await caught(store.update("OrderSaga", sagaBusState("saga-1"), bad));
+        const error = await rejectionOf(store.update("OrderSaga", sagaBusState("saga-1"), bad));
         expect(error).toBeInstanceOf(InvalidStateError);
         expect(error.code).toBe("INVALID_STATE");
       }
@@ -285,7 +275,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       const store = await open();
       const at = new Date("2026-05-06T07:08:09.010Z");
       const state = { correlationId: "c-bus", payload: 1, metadata: { sagaId: "bus-1", createdAt: at, updatedAt: at, isCompleted: false } };
-      const error = await caught(store.save("OrderSaga", state));
+      const error = await rejectionOf(store.save("OrderSaga", state));
       expect(error).toBeInstanceOf(InvalidStateError);
       expect(error.message).toMatch(/insert\(sagaName, correlationId, state\)/);
       expect(await store.findById("OrderSaga", "bus-1")).toBeNull();
@@ -338,7 +328,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
     it("saving a new saga whose correlation id exists throws SAGA_ALREADY_EXISTS", async () => {
       const store = await open();
       await store.save("OrderSaga", seedState("s-1", "c-1", { who: "first" }));
-      const error = await caught(store.save("OrderSaga", seedState("s-2", "c-1", { who: "second" })));
+      const error = await rejectionOf(store.save("OrderSaga", seedState("s-2", "c-1", { who: "second" })));
       expect(error).toBeInstanceOf(SagaAlreadyExistsError);
       expect(error.code).toBe("SAGA_ALREADY_EXISTS");
       expect((await store.findByCorrelationId("OrderSaga", "c-1"))!.data.who).toBe("first");
@@ -349,7 +339,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       const store = await open();
       const v0 = await store.save("OrderSaga", seedState("s-1", "c-1", { step: 0 }));
       await store.save("OrderSaga", { ...v0, data: { step: 1 } });
-      const error = await caught(store.save("OrderSaga", { ...v0, data: { step: 2 } }));
+      const error = await rejectionOf(store.save("OrderSaga", { ...v0, data: { step: 2 } }));
       expect(error).toBeInstanceOf(ConcurrencyError);
       expect(error.code).toBe("SAGA_CONFLICT");
       expect(error.sagaId).toBe("s-1");
@@ -432,7 +422,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       const [store, rival] = stores as [SagaStore, SagaStore];
       await store.insert("OrderSaga", "order-1", sagaBusState("saga-1", { count: 0 }));
       let calls = 0;
-      const error = await caught(
+      const error = await rejectionOf(
         store.modify("OrderSaga", "order-1", async (state) => {
           calls++;
           await rival.modify("OrderSaga", "order-1", (s) => ({ ...s, count: s.count + 100 }));
@@ -450,7 +440,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
     it("throws SAGA_NOT_FOUND for a missing saga without calling fn", async () => {
       const store = await open();
       const fn = vi.fn((state: any) => state);
-      const error = await caught(store.modify("OrderSaga", "missing", fn));
+      const error = await rejectionOf(store.modify("OrderSaga", "missing", fn));
       expect(error).toBeInstanceOf(SagaNotFoundError);
       expect(error.code).toBe("SAGA_NOT_FOUND");
       expect(fn).not.toHaveBeenCalled();
@@ -459,7 +449,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
     it("throws SAGA_NOT_FOUND when the saga is deleted while fn runs, and does not resurrect it", async () => {
       const store = await open();
       await store.insert("OrderSaga", "order-1", sagaBusState("saga-1", { count: 0 }));
-      const error = await caught(
+      const error = await rejectionOf(
         store.modify("OrderSaga", "order-1", async (state) => {
           await store.delete("OrderSaga", "order-1");
           return { ...state, count: 1 };
@@ -489,19 +479,19 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       await store.insert("OrderSaga", "order-1", sagaBusState("saga-1", { step: 0 }));
       const loaded = (await store.getById("OrderSaga", "saga-1"))!;
       expect(await store.deleteByCorrelationId("OrderSaga", "order-1")).toBe(true);
-      const viaUpdate = await caught(store.update("OrderSaga", { ...loaded, step: 1 }, 0));
+      const viaUpdate = await rejectionOf(store.update("OrderSaga", { ...loaded, step: 1 }, 0));
       expect(viaUpdate).toBeInstanceOf(SagaNotFoundError);
       expect(viaUpdate.code).toBe("SAGA_NOT_FOUND");
-      const viaSave = await caught(store.save("OrderSaga", { ...loaded, step: 1 }));
+      const viaSave = await rejectionOf(store.save("OrderSaga", { ...loaded, step: 1 }));
       expect(viaSave).toBeInstanceOf(SagaNotFoundError);
 
       // Seed shape (carries its correlation id), deleted by id.
       const seed = await store.save("OrderSaga", seedState("s-2", "c-2"));
       expect(await store.deleteById("OrderSaga", "s-2")).toBe(true);
-      const seedSave = await caught(store.save("OrderSaga", { ...seed, status: "again" }));
+      const seedSave = await rejectionOf(store.save("OrderSaga", { ...seed, status: "again" }));
       expect(seedSave).toBeInstanceOf(SagaNotFoundError);
       expect(seedSave.code).toBe("SAGA_NOT_FOUND");
-      const seedUpdate = await caught(store.update("OrderSaga", seed, 0));
+      const seedUpdate = await rejectionOf(store.update("OrderSaga", seed, 0));
       expect(seedUpdate).toBeInstanceOf(SagaNotFoundError);
 
       expect(await store.getById("OrderSaga", "saga-1")).toBeNull();
@@ -539,9 +529,9 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
 
       expect(await reader.findById("OrderSaga", "a")).toBeNull();
       expect(await reader.getById("OrderSaga", "a")).toBeNull();
-      const viaUpdate = await caught(updater.update("OrderSaga", { ...stateA, who: "A2" }, 0));
+      const viaUpdate = await rejectionOf(updater.update("OrderSaga", { ...stateA, who: "A2" }, 0));
       expect(viaUpdate).toBeInstanceOf(SagaNotFoundError);
-      const viaSave = await caught(updater.save("OrderSaga", { ...stateA, who: "A3" }));
+      const viaSave = await rejectionOf(updater.save("OrderSaga", { ...stateA, who: "A3" }));
       expect(viaSave).toBeInstanceOf(SagaNotFoundError);
       expect(await deleter.deleteById("OrderSaga", "a")).toBe(false);
 
@@ -570,7 +560,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
 
       const v0 = (await store.getById("OrderSaga", "sb-1"))!;
       await store.update("OrderSaga", { ...v0, note: "n1", metadata: { ...v0.metadata, version: 1 } }, 0);
-      const stale = await caught(store.update("OrderSaga", { ...v0, note: "lost", metadata: { ...v0.metadata, version: 1 } }, 0));
+      const stale = await rejectionOf(store.update("OrderSaga", { ...v0, note: "lost", metadata: { ...v0.metadata, version: 1 } }, 0));
       expect(stale).toBeInstanceOf(ConcurrencyError);
       expect(stale).toMatchObject({ expectedVersion: 0, actualVersion: 1 });
 
@@ -619,7 +609,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
     it("insert of a saga id live under another correlation id is SAGA_ALREADY_EXISTS naming both, and writes nothing", async () => {
       const store = await open();
       await store.insert("OrderSaga", "first", sagaBusState("dup-1", { who: "first" }));
-      const error = await caught(store.insert("OrderSaga", "second", sagaBusState("dup-1", { who: "second" })));
+      const error = await rejectionOf(store.insert("OrderSaga", "second", sagaBusState("dup-1", { who: "second" })));
       expect(error).toBeInstanceOf(SagaAlreadyExistsError);
       expect(error).toMatchObject({ code: "SAGA_ALREADY_EXISTS", sagaName: "OrderSaga", sagaId: "dup-1", correlationId: "second", existingCorrelationId: "first" });
       expect(error.message).toContain('"first"');
@@ -627,7 +617,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       expect(await store.getByCorrelationId("OrderSaga", "second")).toBeNull();
       expect((await store.getById("OrderSaga", "dup-1"))!.who).toBe("first");
       // A new seed-shaped save is an insert too.
-      const viaSave = await caught(store.save("OrderSaga", seedState("dup-1", "third")));
+      const viaSave = await rejectionOf(store.save("OrderSaga", seedState("dup-1", "third")));
       expect(viaSave).toMatchObject({ code: "SAGA_ALREADY_EXISTS", existingCorrelationId: "first" });
       expect(await store.findByCorrelationId("OrderSaga", "third")).toBeNull();
       // Once the first is deleted the id is free again.
@@ -699,7 +689,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
         () => store.deleteById(name, "s"),
       ];
       for (const call of calls) {
-        const error = await caught(call());
+        const error = await rejectionOf(call());
         expect(error).toBeInstanceOf(InvalidKeyError);
         expect(error.code).toBe("INVALID_KEY");
       }
@@ -731,7 +721,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
         () => store.deleteById("OrderSaga", id),
       ];
       for (const call of [...asCorrelation, ...asSagaId]) {
-        const error = await caught(call());
+        const error = await rejectionOf(call());
         expect(error).toBeInstanceOf(InvalidKeyError);
         expect(error.code).toBe("INVALID_KEY");
       }
@@ -751,10 +741,10 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
 
     it("a new save without a correlation id, or any state without a saga id, is INVALID_STATE", async () => {
       const store = await open();
-      const noCorrelation = await caught(store.save("OrderSaga", { id: "s-1", status: "running", data: {} }));
+      const noCorrelation = await rejectionOf(store.save("OrderSaga", { id: "s-1", status: "running", data: {} }));
       expect(noCorrelation).toBeInstanceOf(InvalidStateError);
       expect(noCorrelation.code).toBe("INVALID_STATE");
-      const busNoCorrelation = await caught(store.save("OrderSaga", { metadata: { sagaId: "s-1", isCompleted: false } }));
+      const busNoCorrelation = await rejectionOf(store.save("OrderSaga", { metadata: { sagaId: "s-1", isCompleted: false } }));
       expect(busNoCorrelation.code).toBe("INVALID_STATE");
 
       for (const call of [
@@ -765,7 +755,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
         () => store.update("OrderSaga", { correlationId: "c-1", metadata: { version: 0 } }, 0),
         () => store.save("OrderSaga", null as any),
       ]) {
-        const error = await caught(call());
+        const error = await rejectionOf(call());
         expect(error).toBeInstanceOf(InvalidStateError);
         expect(error.code).toBe("INVALID_STATE");
       }
@@ -775,7 +765,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
 
     it("bad options are INVALID_OPTIONS", async () => {
       for (const options of [{ codec: "xml" as any }, { defaultTtlSeconds: -1 }, { completedTtlSeconds: 1.5 }, { maxRetries: -1 }, { codec: { ...privateCodec, id: 5 } }]) {
-        const error = await caught(open(options));
+        const error = await rejectionOf(open(options));
         expect(error).toBeInstanceOf(InvalidOptionsError);
         expect(error.code).toBe("INVALID_OPTIONS");
       }
@@ -837,7 +827,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
 
       const key = `${prefix}saga:OrderSaga:c-1`;
       for (const read of [() => plain.findByCorrelationId("OrderSaga", "c-1"), () => plain.findById("OrderSaga", "s-1"), () => plain.modify("OrderSaga", "c-1", (s) => s)]) {
-        const error = await caught(read());
+        const error = await rejectionOf(read());
         expect(error).toBeInstanceOf(DecodeError);
         expect(error.code).toBe("DECODE_FAILED");
         expect(error.key).toBe(key);
@@ -905,7 +895,7 @@ describe("Redis only: corrupt stored bytes", () => {
       [busKey, () => store.getById("OrderSaga", "bus-1")],
       [valueKey, () => store.modify("OrderSaga", "c-1", (s) => s)],
     ] as const) {
-      const error = await caught(read());
+      const error = await rejectionOf(read());
       expect(error).toBeInstanceOf(DecodeError);
       expect(error.code).toBe("DECODE_FAILED");
       expect(error.key).toBe(key);
@@ -922,10 +912,10 @@ describe("Redis only: corrupt stored bytes", () => {
       () => store.deleteById("OrderSaga", "s-1"),
     ];
     for (const write of writes) {
-      const error = await caught(write());
+      const error = await rejectionOf(write());
       expect(["DECODE_FAILED", "SAGA_ALREADY_EXISTS"]).toContain(error.code);
     }
-    const decodeOnSave = await caught(store.save("OrderSaga", { ...v0, status: "overwritten" }));
+    const decodeOnSave = await rejectionOf(store.save("OrderSaga", { ...v0, status: "overwritten" }));
     expect(decodeOnSave).toBeInstanceOf(DecodeError);
     expect(decodeOnSave.key).toBe(valueKey);
 
@@ -944,9 +934,9 @@ describe("Redis only: corrupt stored bytes", () => {
     future[1] = 9; // a later envelope format this version cannot read
     await redis!.set(valueKey, future);
 
-    const read = await caught(store.findById("OrderSaga", "s-1"));
+    const read = await rejectionOf(store.findById("OrderSaga", "s-1"));
     expect(read).toBeInstanceOf(DecodeError);
-    const error = await caught(store.deleteById("OrderSaga", "s-1"));
+    const error = await rejectionOf(store.deleteById("OrderSaga", "s-1"));
     expect(error).toBeInstanceOf(DecodeError);
     expect(error.code).toBe("DECODE_FAILED");
     expect(error.key).toBe(valueKey);
@@ -980,7 +970,7 @@ describe("Redis only: corrupt stored bytes", () => {
     const bad = corrupt((await redis!.getBuffer(valueKey))!);
     await redis!.set(valueKey, bad);
     for (const read of [() => store.findByCorrelationId("OrderSaga", "c-1"), () => store.findById("OrderSaga", "s-1")]) {
-      const error = await caught(read());
+      const error = await rejectionOf(read());
       expect(error).toBeInstanceOf(DecodeError);
       expect(error.code).toBe("DECODE_FAILED");
       expect(error.key).toBe(valueKey);
@@ -994,7 +984,7 @@ describe("Redis only: corrupt stored bytes", () => {
     await redis!.set(`${prefix}saga:OrderSaga:idx:id:a`, "c");
     expect(await store.findById("OrderSaga", "a")).toBeNull();
     expect(await store.deleteById("OrderSaga", "a")).toBe(false);
-    const stale = await caught(store.update("OrderSaga", sagaBusState("a", { who: "A" }), 0));
+    const stale = await rejectionOf(store.update("OrderSaga", sagaBusState("a", { who: "A" }), 0));
     expect(stale).toBeInstanceOf(SagaNotFoundError);
     const b = (await store.findByCorrelationId("OrderSaga", "c"))!;
     expect(b.who).toBe("B");
@@ -1155,7 +1145,7 @@ describe("Redis only: construction, initialize and close", () => {
       },
     }) as MemoryBackend;
     const store = new SagaStore({ keyPrefix: uniquePrefix() }, () => flaky);
-    const first = await Promise.all([caught(store.findById("OrderSaga", "s")), caught(store.save("OrderSaga", seedState("s", "c")))]);
+    const first = await Promise.all([rejectionOf(store.findById("OrderSaga", "s")), rejectionOf(store.save("OrderSaga", seedState("s", "c")))]);
     for (const error of first) expect(error).toBeInstanceOf(RedisUnavailableError);
     expect(attempts).toBe(1);
     await store.save("OrderSaga", seedState("s", "c"));
@@ -1186,7 +1176,7 @@ describe("Redis only: construction, initialize and close", () => {
         () => store.deleteByCorrelationId("OrderSaga", "c"),
       ];
       for (const call of calls) {
-        const error = await caught(call());
+        const error = await rejectionOf(call());
         expect(error).toBeInstanceOf(StoreClosedError);
         expect(error.code).toBe("STORE_CLOSED");
       }

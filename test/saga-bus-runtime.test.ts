@@ -32,6 +32,7 @@ import {
   type DeliveryReport,
   type TrailState,
 } from "./support/bus-runtime";
+import { rejectionOf } from "./support/assertions";
 import { clusterEngine, memoryEngine, redisEngine, sagaBusState, uniquePrefix } from "./support/stores";
 
 const SAGAS = 200;
@@ -61,15 +62,6 @@ async function keysWithExpiry(client: Redis | Cluster, prefix: string): Promise<
     keys.forEach((key, i) => ttls[i]! >= 0 && expiring.push(key));
   }
   return { count: expiring.length, sample: expiring.sort().slice(0, 3) };
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a rejection, the call succeeded");
 }
 
 const engines = [memoryEngine(), redisEngine(), clusterEngine()];
