@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { ConcurrencyError, RedisSagaStore, SagaAlreadyExistsError, type AnySagaState, type SagaStore } from "../src/index";
+import { reporter } from "./support/report";
 import { memoryEngine, redisEngine, sagaBusState, uniquePrefix, type EngineUnderTest } from "./support/stores";
 
 const SAGA = "Counter";
@@ -23,10 +24,8 @@ afterAll(async () => {
   await Promise.all(engines.map((engine) => engine.closeAll()));
 });
 
-/** Figures for the session report; printed only when CONCURRENCY_REPORT is set. */
-function report(label: string, figures: Record<string, unknown>): void {
-  if (process.env.CONCURRENCY_REPORT) console.log(`[concurrency] ${label} ${JSON.stringify(figures)}`);
-}
+/** Contention figures; printed only when CONCURRENCY_REPORT is set. */
+const report = reporter("concurrency", "CONCURRENCY_REPORT");
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const counterOf = (state: AnySagaState | null): number => {

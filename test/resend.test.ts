@@ -36,13 +36,13 @@ import {
 } from "../src/index";
 import { addCount, describeError } from "./support/load";
 import { clientIdByName } from "./support/redis-server";
+import { reporter } from "./support/report";
 import { sagaBusState, uniquePrefix } from "./support/stores";
 
 const SAGA = "Resend";
 
-function report(label: string, figures: Record<string, unknown>): void {
-  if (process.env.CONCURRENCY_REPORT) console.log(`[resend] ${label} ${JSON.stringify(figures)}`);
-}
+/** Printed with the concurrency figures: both are runs of concurrent writers. */
+const report = reporter("resend", "CONCURRENCY_REPORT");
 
 const backends: Array<{ name: string; open(): Promise<{ backend: SagaBackend; close(): Promise<void> }> }> = [
   {

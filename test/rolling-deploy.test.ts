@@ -28,6 +28,7 @@ import {
   defineSaga,
   type SagaMetadata,
 } from "../src/index";
+import { reporter } from "./support/report";
 import { uniquePrefix } from "./support/stores";
 
 const SAGA = "OrderSaga";
@@ -258,9 +259,7 @@ async function runPhase(instances: Instance[], tally: Tally, seed: number, readO
   await Promise.all(Array.from({ length: CALLERS }, (_, c) => caller(c)));
 }
 
-function report(label: string, figures: Record<string, unknown>): void {
-  if (process.env.ROLLING_REPORT) console.log(`[rolling-deploy] ${label} ${JSON.stringify(figures)}`);
-}
+const report = reporter("rolling-deploy", "ROLLING_REPORT");
 
 const schemaVersionOf = async (i: number) => {
   const bytes = await raw.getBuffer(valueKey(i));

@@ -33,6 +33,7 @@ import {
   type TrailState,
 } from "./support/bus-runtime";
 import { rejectionOf } from "./support/assertions";
+import { reporter } from "./support/report";
 import { clusterEngine, memoryEngine, redisEngine, sagaBusState, uniquePrefix } from "./support/stores";
 
 const SAGAS = 200;
@@ -44,9 +45,7 @@ const HANDLER_CONTEXT = { envelope: { id: "m-1", type: "StepRecorded" }, sagaNam
 /** Core's CommonJS build: what a require()-ing application (and the store's CJS build) gets. */
 const coreCjs = createRequire(import.meta.url)("@saga-bus/core") as typeof core;
 
-function report(label: string, figures: object) {
-  if (process.env.BUS_RUNTIME_REPORT) console.log(`[saga-bus-runtime] ${label} ${JSON.stringify(figures)}`);
-}
+const report = reporter("saga-bus-runtime", "BUS_RUNTIME_REPORT");
 
 function summary(delivery: DeliveryReport) {
   return { messages: delivery.messages, attempts: delivery.attempts, retriedBy: delivery.retriedBy, deadLettered: delivery.deadLettered.length };
