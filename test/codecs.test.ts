@@ -15,11 +15,7 @@ import {
   StateTooLargeError,
   type SagaStoreOptions,
 } from "../src/index";
-import { Money } from "./support/envelopes";
-
-type CodecName = "json" | "superjson" | "msgpack";
-const CODECS: readonly CodecName[] = ["json", "superjson", "msgpack"];
-const CODEC_IDS: Record<CodecName, number> = { json: 1, superjson: 2, msgpack: 3 };
+import { CODEC_IDS, CODECS, Money, type CodecName } from "./support/envelopes";
 
 const AT = new Date("2026-01-02T03:04:05.678Z");
 const meta = (sagaId: string, version = 0) => ({ sagaId, version, createdAt: new Date(AT), updatedAt: new Date(AT), isCompleted: false });

@@ -26,11 +26,8 @@ import {
   type SagaStoreOptions,
 } from "../src/index";
 import { rejectionOf } from "./support/assertions";
+import { CODEC_IDS, CODECS } from "./support/envelopes";
 import { clusterEngine, memoryEngine, redisEngine, sagaBusState, uniquePrefix } from "./support/stores";
-
-const CODECS = ["json", "superjson", "msgpack"] as const;
-type CodecName = (typeof CODECS)[number];
-const CODEC_IDS: Record<CodecName, number> = { json: 1, superjson: 2, msgpack: 3 };
 
 function seedState(id: string, correlationId: string, data: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
   return {

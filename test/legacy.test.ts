@@ -7,12 +7,11 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { ConcurrencyError, SagaAlreadyExistsError, type SagaStoreOptions } from "../src/index";
+import { CODECS } from "./support/envelopes";
 import { redisEngine, sagaBusState, uniquePrefix } from "./support/stores";
 
 const engine = redisEngine();
 afterAll(() => engine.closeAll());
-
-const CODECS = ["json", "superjson", "msgpack"] as const;
 
 /** Exactly what 0.2.2's serializer stored for a saga-bus state. */
 function legacyJson(state: Record<string, any>): string {
