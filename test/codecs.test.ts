@@ -16,6 +16,7 @@ import {
   type SagaStoreOptions,
 } from "../src/index";
 import { CODEC_IDS, CODECS, Money, type CodecName } from "./support/envelopes";
+import { indexKeyOf, valueKeyOf } from "./support/key-layout";
 
 const AT = new Date("2026-01-02T03:04:05.678Z");
 const meta = (sagaId: string, version = 0) => ({ sagaId, version, createdAt: new Date(AT), updatedAt: new Date(AT), isCompleted: false });
@@ -25,7 +26,7 @@ const encodeMeta = (sagaId = "s1", sagaVersion = 0) => ({ sagaId, sagaVersion, s
 function inspectableStore(options: SagaStoreOptions = {}) {
   const backend = new MemoryBackend();
   const store = new SagaStore({ keyPrefix: "c:", ...options }, () => backend);
-  return { store, backend, valueKey: (name: string, correlationId: string) => `c:saga:${name}:${correlationId}`, indexKey: (name: string, id: string) => `c:saga:${name}:idx:id:${id}` };
+  return { store, backend, valueKey: (name: string, correlationId: string) => valueKeyOf("c:", name, correlationId), indexKey: (name: string, id: string) => indexKeyOf("c:", name, id) };
 }
 
 // =====================================================================================
@@ -380,13 +381,13 @@ describe("every reader reads every codec", () => {
     const backend = new MemoryBackend();
     const before = new SagaStore({ codec: "msgpack", keyPrefix: "r:" }, () => backend);
     await before.insert("Roll", "c1", { n: 1, metadata: meta("saga-r") });
-    expect((await backend.getValue("r:saga:Roll:c1"))![2]).toBe(3);
+    expect((await backend.getValue(valueKeyOf("r:", "Roll", "c1")))![2]).toBe(3);
 
     const after = new SagaStore({ codec: "json", keyPrefix: "r:" }, () => backend);
     const loaded = (await after.getByCorrelationId("Roll", "c1"))!;
     expect(loaded.n).toBe(1);
     await after.update("Roll", { ...loaded, n: 2 }, 0);
-    const bytes = (await backend.getValue("r:saga:Roll:c1"))!;
+    const bytes = (await backend.getValue(valueKeyOf("r:", "Roll", "c1")))!;
     expect(bytes[2]).toBe(1);
     expect(bytes.readUInt32BE(8)).toBe(1);
     expect((await before.getByCorrelationId("Roll", "c1"))!.n).toBe(2);

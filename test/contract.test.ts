@@ -27,6 +27,7 @@ import {
 } from "../src/index";
 import { rejectionOf } from "./support/assertions";
 import { CODEC_IDS, CODECS } from "./support/envelopes";
+import { indexKeyOf, valueKeyOf } from "./support/key-layout";
 import { clusterEngine, memoryEngine, redisEngine, sagaBusState, uniquePrefix } from "./support/stores";
 
 function seedState(id: string, correlationId: string, data: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
@@ -822,7 +823,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       await custom.save("OrderSaga", seedState("s-1", "c-1"));
       expect((await custom.findById("OrderSaga", "s-1"))!.data.orderId).toBe("c-1");
 
-      const key = `${prefix}saga:OrderSaga:c-1`;
+      const key = valueKeyOf(prefix, "OrderSaga", "c-1");
       for (const read of [() => plain.findByCorrelationId("OrderSaga", "c-1"), () => plain.findById("OrderSaga", "s-1"), () => plain.modify("OrderSaga", "c-1", (s) => s)]) {
         const error = await rejectionOf(read());
         expect(error).toBeInstanceOf(DecodeError);
@@ -878,10 +879,10 @@ describe("Redis only: corrupt stored bytes", () => {
 
   it.each(unreadable)("%s: reads are DECODE_FAILED naming the key, and no write overwrites the bytes", async (_label, garbage) => {
     const { store, prefix, redis } = await engine.open({ retryDelayMs: 1 });
-    const valueKey = `${prefix}saga:OrderSaga:c-1`;
+    const valueKey = valueKeyOf(prefix, "OrderSaga", "c-1");
     const v0 = await store.save("OrderSaga", seedState("s-1", "c-1"));
     await store.insert("OrderSaga", "c-bus", sagaBusState("bus-1"));
-    const busKey = `${prefix}saga:OrderSaga:c-bus`;
+    const busKey = valueKeyOf(prefix, "OrderSaga", "c-bus");
     await redis!.set(valueKey, garbage);
     await redis!.set(busKey, garbage);
 
@@ -919,13 +920,13 @@ describe("Redis only: corrupt stored bytes", () => {
     expect(await redis!.getBuffer(valueKey)).toEqual(garbage);
     expect(await redis!.getBuffer(busKey)).toEqual(garbage);
     // The index survived the failed writes, so the saga stays reachable by id once repaired.
-    expect(await redis!.get(`${prefix}saga:OrderSaga:idx:id:s-1`)).toBe("c-1");
+    expect(await redis!.get(indexKeyOf(prefix, "OrderSaga", "s-1"))).toBe("c-1");
   });
 
   it("deleteById of an envelope in an unknown format (same saga id fingerprint) is DECODE_FAILED and deletes nothing", async () => {
     const { store, prefix, redis } = await engine.open();
-    const valueKey = `${prefix}saga:OrderSaga:c-1`;
-    const indexKey = `${prefix}saga:OrderSaga:idx:id:s-1`;
+    const valueKey = valueKeyOf(prefix, "OrderSaga", "c-1");
+    const indexKey = indexKeyOf(prefix, "OrderSaga", "s-1");
     await store.save("OrderSaga", seedState("s-1", "c-1"));
     const future = Buffer.from((await redis!.getBuffer(valueKey))!);
     future[1] = 9; // a later envelope format this version cannot read
@@ -944,9 +945,9 @@ describe("Redis only: corrupt stored bytes", () => {
   it("delete by correlation id removes an unreadable value (the caller asked for it to go)", async () => {
     const { store, prefix, redis } = await engine.open();
     await store.save("OrderSaga", seedState("s-1", "c-1"));
-    await redis!.set(`${prefix}saga:OrderSaga:c-1`, Buffer.from([0x00, 0x01]));
+    await redis!.set(valueKeyOf(prefix, "OrderSaga", "c-1"), Buffer.from([0x00, 0x01]));
     expect(await store.deleteByCorrelationId("OrderSaga", "c-1")).toBe(true);
-    expect(await redis!.exists(`${prefix}saga:OrderSaga:c-1`)).toBe(0);
+    expect(await redis!.exists(valueKeyOf(prefix, "OrderSaga", "c-1"))).toBe(0);
     expect(await store.findByCorrelationId("OrderSaga", "c-1")).toBeNull();
   });
 
@@ -962,7 +963,7 @@ describe("Redis only: corrupt stored bytes", () => {
 
   it.each(undecodable)("an envelope with %s is DECODE_FAILED naming the key", async (_label, corrupt) => {
     const { store, prefix, redis } = await engine.open();
-    const valueKey = `${prefix}saga:OrderSaga:c-1`;
+    const valueKey = valueKeyOf(prefix, "OrderSaga", "c-1");
     await store.save("OrderSaga", seedState("s-1", "c-1"));
     const bad = corrupt((await redis!.getBuffer(valueKey))!);
     await redis!.set(valueKey, bad);
@@ -978,7 +979,7 @@ describe("Redis only: corrupt stored bytes", () => {
   it("a hand-written stale index pointing at another saga is never followed", async () => {
     const { store, prefix, redis } = await engine.open();
     await store.insert("OrderSaga", "c", sagaBusState("b", { who: "B" }));
-    await redis!.set(`${prefix}saga:OrderSaga:idx:id:a`, "c");
+    await redis!.set(indexKeyOf(prefix, "OrderSaga", "a"), "c");
     expect(await store.findById("OrderSaga", "a")).toBeNull();
     expect(await store.deleteById("OrderSaga", "a")).toBe(false);
     const stale = await rejectionOf(store.update("OrderSaga", sagaBusState("a", { who: "A" }), 0));
@@ -986,14 +987,14 @@ describe("Redis only: corrupt stored bytes", () => {
     const b = (await store.findByCorrelationId("OrderSaga", "c"))!;
     expect(b.who).toBe("B");
     expect(b.metadata.version).toBe(0);
-    expect(await redis!.get(`${prefix}saga:OrderSaga:idx:id:b`)).toBe("c");
+    expect(await redis!.get(indexKeyOf(prefix, "OrderSaga", "b"))).toBe("c");
   });
 
   it.each(CODECS)("a value written with %s carries its codec id in the envelope, and others keep it on update", async (codec) => {
     const prefix = uniquePrefix();
     const { store: writer, redis } = await engine.open({ codec, keyPrefix: prefix });
     const { store: json } = await engine.open({ codec: "json", keyPrefix: prefix });
-    const key = `${prefix}saga:OrderSaga:c-1`;
+    const key = valueKeyOf(prefix, "OrderSaga", "c-1");
     await writer.insert("OrderSaga", "c-1", sagaBusState("s-1"));
     let bytes = (await redis!.getBuffer(key))!;
     expect(bytes[0]).toBe(0xfe);

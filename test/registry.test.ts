@@ -29,6 +29,7 @@ import {
   type SagaStoreOptions,
 } from "../src/index";
 import { rejectionOf } from "./support/assertions";
+import { indexKeyOf, valueKeyOf } from "./support/key-layout";
 import { uniquePrefix } from "./support/stores";
 
 // ---- schemas ----------------------------------------------------------------
@@ -145,8 +146,8 @@ const completedMetadata = (sagaId: string, version: number) => ({
 /** The same in a json payload, Dates as ISO strings (the version lives in the header). */
 const storedMetadata = (sagaId: string, version: number) => ({ ...completedMetadata(sagaId, version), createdAt: expect.any(String), updatedAt: expect.any(String) });
 
-const valueKey = (world: World, correlationId: string, saga = SAGA) => `${world.prefix}saga:${saga}:${correlationId}`;
-const indexKey = (world: World, sagaId: string, saga = SAGA) => `${world.prefix}saga:${saga}:idx:id:${sagaId}`;
+const valueKey = (world: World, correlationId: string, saga = SAGA) => valueKeyOf(world.prefix, saga, correlationId);
+const indexKey = (world: World, sagaId: string, saga = SAGA) => indexKeyOf(world.prefix, saga, sagaId);
 
 /** Envelope header fields (codecs/envelope.ts): codec id at byte 2, schema version at bytes 4-7, saga version at 8-11. */
 function header(bytes: Buffer | null) {

@@ -34,6 +34,7 @@ import {
   WriteOutcomeUnknownError,
   type AnySagaState,
 } from "../src/index";
+import { indexKeyOf, valueKeyOf } from "./support/key-layout";
 import { addCount, describeError } from "./support/load";
 import { clientIdByName } from "./support/redis-server";
 import { reporter } from "./support/report";
@@ -78,7 +79,7 @@ describe.each(backends)("$name: a re-sent write recognises itself", ({ open }) =
   it("insert sent twice: Written, then AlreadyWritten; a different insert of the key: Exists", async () => {
     const { backend, close } = await open();
     try {
-      const key = `${uniquePrefix()}saga:${SAGA}:c1`;
+      const key = valueKeyOf(uniquePrefix(), SAGA, "c1");
       const first = envelope("s1", 0, { n: 1 });
       expect(await backend.writeValue({ key, envelope: first, expectedVersion: -1, ttlMs: 0 })).toMatchObject({
         status: WriteStatus.Written,
@@ -103,7 +104,7 @@ describe.each(backends)("$name: a re-sent write recognises itself", ({ open }) =
   it("update sent twice: Written, then AlreadyWritten (nothing rewritten); another envelope at the stale version: Conflict with the new version", async () => {
     const { backend, close } = await open();
     try {
-      const key = `${uniquePrefix()}saga:${SAGA}:c2`;
+      const key = valueKeyOf(uniquePrefix(), SAGA, "c2");
       expect((await backend.writeValue({ key, envelope: envelope("s2", 0, { n: 0 }), expectedVersion: -1, ttlMs: 0 })).status).toBe(
         WriteStatus.Written,
       );
@@ -324,7 +325,7 @@ async function behindRelay() {
 describe("store whose replies are lost after the server applied its writes", () => {
   it("writes that landed unanswered are re-sent by ioredis and recognised: counter === acknowledged calls", async () => {
     const { url, relay, storeClient, admin, prefix, close } = await behindRelay();
-    const valueKey = `${prefix}saga:${SAGA}:lost`;
+    const valueKey = valueKeyOf(prefix, SAGA, "lost");
     try {
       const run = await runIncrementers(storeClient, prefix, "lost");
       let cycles = 0;
@@ -395,7 +396,7 @@ describe("insert pairs whose replies are lost", () => {
         if ((await store.findByCorrelationId(SAGA, `pair-${i}`))?.metadata.sagaId !== winner) problems.push(`pair-${i}: stored saga is not ${winner}`);
         if ((await store.findById(SAGA, winner))?.metadata.sagaId !== winner) problems.push(`pair-${i}: findById(${winner}) wrong`);
         if ((await store.findById(SAGA, loser)) !== null) problems.push(`pair-${i}: findById(${loser}) is not null`);
-        const loserIndex = await admin.get(`${prefix}saga:${SAGA}:idx:id:${loser}`);
+        const loserIndex = await admin.get(indexKeyOf(prefix, SAGA, loser));
         if (loserIndex !== null) problems.push(`pair-${i}: loser index ${loser} -> ${loserIndex} (dangling)`);
       }
       report("insert pairs, replies lost", { droppedBytes: relay.droppedBytes, loserErrors, problems: problems.length });

@@ -30,6 +30,7 @@ import {
 } from "../src/index";
 import { reporter } from "./support/report";
 import { uniquePrefix } from "./support/stores";
+import { valueKeyOf } from "./support/key-layout";
 
 const SAGA = "OrderSaga";
 const SAGAS = 20;
@@ -91,7 +92,7 @@ function newClient(): Redis {
 const storeOptions = { keyPrefix: prefix, maxRetries: 8, retryDelayMs: 1 };
 const correlationId = (i: number) => `order-${i}`;
 const sagaId = (i: number) => `saga-${i}`;
-const valueKey = (i: number) => `${prefix}saga:${SAGA}:${correlationId(i)}`;
+const valueKey = (i: number) => valueKeyOf(prefix, SAGA, correlationId(i));
 
 interface Finds<S> {
   findById(sagaName: typeof SAGA, sagaId: string): Promise<S | null>;

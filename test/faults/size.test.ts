@@ -22,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUILT_IN_CODECS, type BuiltInCodecName } from "../../codecs/index";
 import { DEFAULT_MAX_STATE_BYTES, RedisSagaStore, StateTooLargeError, type AnySagaState } from "../../src/index";
 import { CODECS } from "../support/envelopes";
+import { indexKeyOf, valueKeyOf } from "../support/key-layout";
 import { spawnRedisServer } from "../support/redis-server";
 import { sagaBusState, uniquePrefix } from "../support/stores";
 import { recordFigures } from "./figures";
@@ -61,8 +62,8 @@ async function openStore(codec: BuiltInCodecName, extra: { maxStateBytes?: numbe
   await store.initialize();
   return {
     store,
-    valueKey: (correlationId: string) => `${prefix}saga:${SAGA}:${correlationId}`,
-    indexKey: (sagaId: string) => `${prefix}saga:${SAGA}:idx:id:${sagaId}`,
+    valueKey: (correlationId: string) => valueKeyOf(prefix, SAGA, correlationId),
+    indexKey: (sagaId: string) => indexKeyOf(prefix, SAGA, sagaId),
   };
 }
 
