@@ -17,7 +17,6 @@ import { MemoryBackend } from "../src/engines/memory";
 import {
   InMemorySagaStore,
   MigrationError,
-  RedisSagaStore,
   RegistryInvalidError,
   SagaStore,
   SagaStoreError,
@@ -30,7 +29,7 @@ import {
 } from "../src/index";
 import { rejectionOf } from "./support/assertions";
 import { indexKeyOf, valueKeyOf } from "./support/key-layout";
-import { uniquePrefix } from "./support/stores";
+import { redisEngine as redisStoresUnderTest, uniquePrefix } from "./support/stores";
 
 // ---- schemas ----------------------------------------------------------------
 
@@ -85,23 +84,24 @@ afterEach(async () => {
   await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
 });
 
+const redisStores = redisStoresUnderTest();
+
 const redisEngine: Engine = {
   name: "redis",
   async world() {
     const prefix = uniquePrefix();
     const raw = new Redis(inject("redisUrl"));
-    cleanups.push(() => raw.quit());
+    const opened: SagaStore[] = [];
+    cleanups.push(async () => {
+      await Promise.all(opened.splice(0).map((store) => store.close()));
+      await Promise.all([raw.quit(), redisStores.closeAll()]);
+    });
     return {
       prefix,
       async open<T>(options: SagaStoreOptions<T> = {}) {
-        const redis = new Redis(inject("redisUrl"));
-        const store = new RedisSagaStore<T>({ ...options, redis, keyPrefix: prefix });
-        cleanups.push(async () => {
-          await store.close();
-          await redis.quit();
-        });
-        await store.initialize();
-        return store;
+        const { store } = await redisStores.open({ ...options, keyPrefix: prefix });
+        opened.push(store);
+        return store as SagaStore<T>;
       },
       raw: (key) => raw.getBuffer(key),
       rawIndex: (key) => raw.get(key),

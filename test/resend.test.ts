@@ -19,7 +19,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, connect, type AddressInfo, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import { describe, expect, inject, it } from "vitest";
+import { afterAll, describe, expect, inject, it } from "vitest";
 import { EnvelopeSerializer } from "../codecs/serializer";
 import { OFFSET } from "../codecs/envelope";
 import { WriteStatus, type SagaBackend } from "../src/backend";
@@ -38,7 +38,7 @@ import { indexKeyOf, valueKeyOf } from "./support/key-layout";
 import { addCount, describeError } from "./support/load";
 import { clientIdByName } from "./support/redis-server";
 import { reporter } from "./support/report";
-import { sagaBusState, uniquePrefix } from "./support/stores";
+import { redisEngine, sagaBusState, uniquePrefix } from "./support/stores";
 
 const SAGA = "Resend";
 
@@ -194,16 +194,14 @@ async function runIncrementers(client: Redis, prefix: string, correlationId: str
   };
 }
 
-async function readCounter(url: string, prefix: string, correlationId: string) {
-  const redis = new Redis(url);
-  try {
-    const store = new RedisSagaStore({ redis, keyPrefix: prefix });
-    await store.initialize();
-    const state = await store.findByCorrelationId(SAGA, correlationId);
-    return { counter: state?.counter as number, version: state?.metadata.version as number };
-  } finally {
-    await redis.quit();
-  }
+/** A fresh store on its own connection straight to Redis, so the counter is read past whatever the store under test went through. */
+const readers = redisEngine();
+afterAll(() => readers.closeAll());
+
+async function readCounter(prefix: string, correlationId: string) {
+  const { store } = await readers.open({ keyPrefix: prefix });
+  const state = await store.findByCorrelationId(SAGA, correlationId);
+  return { counter: state?.counter as number, version: state?.metadata.version as number };
 }
 
 describe("store on a connection that is killed while 16 callers modify one saga", () => {
@@ -234,7 +232,7 @@ describe("store on a connection that is killed while 16 callers modify one saga"
         await run.stop();
       }
 
-      const { counter, version } = await readCounter(url, prefix, "kill");
+      const { counter, version } = await readCounter(prefix, "kill");
       const { tally } = run;
       report("CLIENT KILL", { killed, closes, acked: tally.acked, byError: tally.byError, counter, ackedAtKill, connectionErrors: connectionErrors.length });
       expect(tally.untyped).toEqual([]);
@@ -309,7 +307,6 @@ async function behindRelay() {
   storeClient.on("error", () => {});
   const admin = new Redis(url);
   return {
-    url,
     relay,
     storeClient,
     admin,
@@ -324,7 +321,7 @@ async function behindRelay() {
 
 describe("store whose replies are lost after the server applied its writes", () => {
   it("writes that landed unanswered are re-sent by ioredis and recognised: counter === acknowledged calls", async () => {
-    const { url, relay, storeClient, admin, prefix, close } = await behindRelay();
+    const { relay, storeClient, admin, prefix, close } = await behindRelay();
     const valueKey = valueKeyOf(prefix, SAGA, "lost");
     try {
       const run = await runIncrementers(storeClient, prefix, "lost");
@@ -346,7 +343,7 @@ describe("store whose replies are lost after the server applied its writes", () 
         await run.stop();
       }
 
-      const { counter, version } = await readCounter(url, prefix, "lost");
+      const { counter, version } = await readCounter(prefix, "lost");
       const { tally } = run;
       report("lost replies", { cycles, landedUnanswered, acked: tally.acked, byError: tally.byError, counter });
       expect(tally.untyped).toEqual([]);
