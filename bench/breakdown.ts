@@ -80,7 +80,7 @@ function cpuOnly(): void {
  * succeed. Methods the store does not call on these paths resolve to undefined,
  * so the stub keeps compiling as the engine contract grows.
  */
-function stubBackend(stored: Buffer, correlationId: string): SagaEngine {
+function stubEngine(stored: Buffer, correlationId: string): SagaEngine {
   const written: WriteResult = { status: WriteStatus.Written, storedVersion: 0, storedSchemaVersion: 1, previousTtlMs: -1 };
   const hot: Partial<SagaEngine> = {
     connectionEpoch: 0,
@@ -101,8 +101,8 @@ async function storeOverStub(): Promise<void> {
     const template = orderState(randomUUID(), "ord-stub");
     const serializer = new EnvelopeSerializer({ codec: name });
     const stored = serializer.encode(SAGA_NAME, template, { sagaId: template.metadata.sagaId, sagaVersion: 0, schemaVersion: 1 });
-    const backend = stubBackend(stored, template.orderId);
-    const store = new SagaStore({ codec: name, keyPrefix: "stub:" }, () => backend);
+    const engine = stubEngine(stored, template.orderId);
+    const store = new SagaStore({ codec: name, keyPrefix: "stub:" }, () => engine);
     const fresh = Array.from({ length: n + 2_000 }, (_, i) => withIds(template, template.metadata.sagaId, `ord-${i}`));
     await store.insert(SAGA_NAME, template.orderId, template); // fills the id -> correlation id cache
     let saved = template;

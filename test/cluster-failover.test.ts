@@ -34,6 +34,7 @@ import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Durability } from "../src/engines/redis";
 import { RedisSagaStore, SagaStoreError, type SagaStore } from "../src/index";
+import { valueKeyOf } from "./support/key-layout";
 import { addCount, countHung, countRejection, describeError, newCallerAccount, sleep, sumCounts, within, type CallerAccount } from "./support/load";
 import { clusterSlots, spawnTestCluster, waitForClusterHealthy, type TestCluster } from "./support/redis-cluster";
 import { sagaBusState, uniquePrefix } from "./support/stores";
@@ -125,7 +126,7 @@ async function spreadIds(cluster: TestCluster, prefix: string): Promise<Array<{ 
     const chosen: Array<{ correlationId: string; master: string }> = [];
     for (let i = 0; chosen.length < CALLERS && i < 10_000; i++) {
       const correlationId = `caller-${i}`;
-      const master = ownerOf((await client.cluster("KEYSLOT", `${prefix}saga:${SAGA}:${correlationId}`)) as number);
+      const master = ownerOf((await client.cluster("KEYSLOT", valueKeyOf(prefix, SAGA, correlationId))) as number);
       if ((quota.get(master) ?? 0) > 0) {
         quota.set(master, quota.get(master)! - 1);
         chosen.push({ correlationId, master });
@@ -496,7 +497,7 @@ describe("Cluster resharding (no failover): a slot moved while the client's slot
       await plain.initialize();
       // Hash-tagged correlation ids only to know each value key's slot up front; the prefix has no tag.
       const admin = new Redis({ ...cluster.nodes[0]! });
-      const slotOf = async (correlationId: string) => (await admin.cluster("KEYSLOT", `${prefix}saga:${SAGA}:${correlationId}`)) as number;
+      const slotOf = async (correlationId: string) => (await admin.cluster("KEYSLOT", valueKeyOf(prefix, SAGA, correlationId))) as number;
       const controlSlot = await slotOf("{control}-1");
       const durableSlot = await slotOf("{moved}-1");
       const ranges = await clusterSlots(admin);

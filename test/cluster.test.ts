@@ -24,6 +24,7 @@ import { fileURLToPath } from "node:url";
 import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ReplicationTimeoutError, RedisSagaStore, SagaStoreError, type RedisSagaStoreOptions, type SagaStore } from "../src/index";
+import { indexKeyOf, sagaKeyPrefixOf, valueKeyOf } from "./support/key-layout";
 import { clusterSlots } from "./support/redis-cluster";
 import { clusterEngine, sagaBusState, uniquePrefix } from "./support/stores";
 
@@ -149,8 +150,8 @@ describe("Cluster: every operation with the default-style prefix", () => {
     // Random ids: CRC16 is affine, so ids sharing a pattern (saga-i / order-i) keep a fixed slot offset and
     // may, for some prefixes, land value and index on the same master almost every time.
     const ids = Array.from({ length: N }, () => ({ sagaId: `saga-${randomUUID()}`, correlationId: `order-${randomUUID()}` }));
-    const valueKey = (c: string) => `${prefix}saga:${SAGA}:${c}`;
-    const indexKey = (s: string) => `${prefix}saga:${SAGA}:idx:id:${s}`;
+    const valueKey = (c: string) => valueKeyOf(prefix, SAGA, c);
+    const indexKey = (s: string) => indexKeyOf(prefix, SAGA, s);
 
     // The premise: values on every master, and most sagas with value and index on different masters.
     const slots = await keySlots(ids.flatMap(({ sagaId, correlationId }) => [valueKey(correlationId), indexKey(sagaId)]));
@@ -237,7 +238,7 @@ describe(`Cluster: ${SPLIT_SAGAS.toLocaleString("en")} sagas of one saga type`, 
   }, 60_000);
 
   it(`spread over all three masters, none above ${MAX_MASTER_SHARE * 100}% (counted per master, checked against CLUSTER KEYSLOT/SLOTS)`, async () => {
-    const valuePrefix = `${prefix}saga:${SAGA}:`;
+    const valuePrefix = sagaKeyPrefixOf(prefix, SAGA);
     const perMaster = await keysUnder(valuePrefix);
     const { owner, slotsOf } = await slotMap();
     const expected = new Map<string, number>();
@@ -302,8 +303,8 @@ describe("Cluster: durability (WAIT in the write's pipeline)", () => {
       }
       return client.getBuffer(key);
     };
-    const valueKey = (c: string) => `${prefix}saga:${SAGA}:${c}`;
-    const indexKey = (s: string) => `${prefix}saga:${SAGA}:idx:id:${s}`;
+    const valueKey = (c: string) => valueKeyOf(prefix, SAGA, c);
+    const indexKey = (s: string) => indexKeyOf(prefix, SAGA, s);
     const writeMs: number[] = [];
     const timed = async <T>(run: () => Promise<T>): Promise<T> => {
       const started = performance.now();
@@ -358,7 +359,7 @@ describe("Cluster: durability (WAIT in the write's pipeline)", () => {
     expect(error.replicasAcknowledged).toBe(1);
     expect(elapsed).toBeGreaterThanOrEqual(90);
     // Applied on the primary (and its one replica), as the error says.
-    expect(await admin.exists(`${prefix}saga:${SAGA}:under-replicated`)).toBe(1);
+    expect(await admin.exists(valueKeyOf(prefix, SAGA, "under-replicated"))).toBe(1);
   });
 });
 

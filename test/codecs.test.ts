@@ -15,11 +15,8 @@ import {
   StateTooLargeError,
   type SagaStoreOptions,
 } from "../src/index";
-import { Money } from "./support/envelopes";
-
-type CodecName = "json" | "superjson" | "msgpack";
-const CODECS: readonly CodecName[] = ["json", "superjson", "msgpack"];
-const CODEC_IDS: Record<CodecName, number> = { json: 1, superjson: 2, msgpack: 3 };
+import { CODEC_IDS, CODECS, Money, type CodecName } from "./support/envelopes";
+import { indexKeyOf, valueKeyOf } from "./support/key-layout";
 
 const AT = new Date("2026-01-02T03:04:05.678Z");
 const meta = (sagaId: string, version = 0) => ({ sagaId, version, createdAt: new Date(AT), updatedAt: new Date(AT), isCompleted: false });
@@ -27,9 +24,9 @@ const encodeMeta = (sagaId = "s1", sagaVersion = 0) => ({ sagaId, sagaVersion, s
 
 /** A store on the embedded engine whose stored bytes the test can inspect. */
 function inspectableStore(options: SagaStoreOptions = {}) {
-  const backend = new MemoryEngine();
-  const store = new SagaStore({ keyPrefix: "c:", ...options }, () => backend);
-  return { store, backend, valueKey: (name: string, correlationId: string) => `c:saga:${name}:${correlationId}`, indexKey: (name: string, id: string) => `c:saga:${name}:idx:id:${id}` };
+  const embedded = new MemoryEngine();
+  const store = new SagaStore({ keyPrefix: "c:", ...options }, () => embedded);
+  return { store, embedded, valueKey: (name: string, correlationId: string) => valueKeyOf("c:", name, correlationId), indexKey: (name: string, id: string) => indexKeyOf("c:", name, id) };
 }
 
 // =====================================================================================
@@ -381,16 +378,16 @@ describe("every reader reads every codec", () => {
   }
 
   it("a store switched from msgpack to json keeps reading and updating the msgpack saga (rolling codec change)", async () => {
-    const backend = new MemoryEngine();
-    const before = new SagaStore({ codec: "msgpack", keyPrefix: "r:" }, () => backend);
+    const embedded = new MemoryEngine();
+    const before = new SagaStore({ codec: "msgpack", keyPrefix: "r:" }, () => embedded);
     await before.insert("Roll", "c1", { n: 1, metadata: meta("saga-r") });
-    expect((await backend.getValue("r:saga:Roll:c1"))![2]).toBe(3);
+    expect((await embedded.getValue(valueKeyOf("r:", "Roll", "c1")))![2]).toBe(3);
 
-    const after = new SagaStore({ codec: "json", keyPrefix: "r:" }, () => backend);
+    const after = new SagaStore({ codec: "json", keyPrefix: "r:" }, () => embedded);
     const loaded = (await after.getByCorrelationId("Roll", "c1"))!;
     expect(loaded.n).toBe(1);
     await after.update("Roll", { ...loaded, n: 2 }, 0);
-    const bytes = (await backend.getValue("r:saga:Roll:c1"))!;
+    const bytes = (await embedded.getValue(valueKeyOf("r:", "Roll", "c1")))!;
     expect(bytes[2]).toBe(1);
     expect(bytes.readUInt32BE(8)).toBe(1);
     expect((await before.getByCorrelationId("Roll", "c1"))!.n).toBe(2);
@@ -482,10 +479,10 @@ describe("compression", () => {
   });
 
   it("the store writes a large saga deflated and reads it back (embedded engine, bytes inspected)", async () => {
-    const { store, backend, valueKey } = inspectableStore();
+    const { store, embedded, valueKey } = inspectableStore();
     const state = { ...compressibleState(30_000, "saga-z"), correlationId: "z1" };
     await store.insert("Big", "z1", state);
-    const stored = (await backend.getValue(valueKey("Big", "z1")))!;
+    const stored = (await embedded.getValue(valueKey("Big", "z1")))!;
     expect(stored[3]).toBe(0x01);
     expect(stored.length).toBeLessThan(Buffer.byteLength(JSON.stringify(state)) / 3);
     const loaded = (await store.getByCorrelationId("Big", "z1"))!;
@@ -493,7 +490,7 @@ describe("compression", () => {
 
     const small = { n: 1, correlationId: "z2", metadata: meta("saga-z2") };
     await store.insert("Big", "z2", small);
-    expect((await backend.getValue(valueKey("Big", "z2")))![3]).toBe(0);
+    expect((await embedded.getValue(valueKey("Big", "z2")))![3]).toBe(0);
   });
 
   it("rejects invalid compressAboveBytes / maxStateBytes with InvalidOptionsError", () => {
@@ -533,36 +530,36 @@ describe("maxStateBytes", () => {
 
   for (const codec of CODECS) {
     it(`${codec}: insert of a state above the limit throws STATE_TOO_LARGE and stores nothing (value nor index)`, async () => {
-      const { store, backend, valueKey, indexKey } = inspectableStore({ codec, maxStateBytes: 2048 });
+      const { store, embedded, valueKey, indexKey } = inspectableStore({ codec, maxStateBytes: 2048 });
       const state = { ...compressibleState(4096, "saga-l"), correlationId: "l1" };
       const error = await store.insert("Large", "l1", state).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StateTooLargeError);
       expect((error as StateTooLargeError).code).toBe("STATE_TOO_LARGE");
-      expect(await backend.getValue(valueKey("Large", "l1"))).toBeNull();
-      expect(await backend.getIndex(indexKey("Large", "saga-l"))).toBeNull();
+      expect(await embedded.getValue(valueKey("Large", "l1"))).toBeNull();
+      expect(await embedded.getIndex(indexKey("Large", "saga-l"))).toBeNull();
       expect(await store.getByCorrelationId("Large", "l1")).toBeNull();
 
       const { metadata: _metadata, ...fields } = state;
       const viaSave = await store.save("Large", { ...fields, id: "saga-l", correlationId: "l1" }).catch((e: unknown) => e);
       expect(viaSave).toBeInstanceOf(StateTooLargeError);
-      expect(await backend.getValue(valueKey("Large", "l1"))).toBeNull();
+      expect(await embedded.getValue(valueKey("Large", "l1"))).toBeNull();
     });
 
     it(`${codec}: an update growing a saga past the limit throws STATE_TOO_LARGE and leaves it unchanged`, async () => {
-      const { store, backend, valueKey } = inspectableStore({ codec, maxStateBytes: 2048 });
+      const { store, embedded, valueKey } = inspectableStore({ codec, maxStateBytes: 2048 });
       await store.insert("Large", "g1", { n: 1, metadata: meta("saga-g") });
-      const before = Buffer.from((await backend.getValue(valueKey("Large", "g1")))!);
+      const before = Buffer.from((await embedded.getValue(valueKey("Large", "g1")))!);
       const loaded = (await store.getByCorrelationId("Large", "g1"))!;
       const error = await store.update("Large", { ...loaded, blob: "y".repeat(4096) }, 0).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StateTooLargeError);
-      expect((await backend.getValue(valueKey("Large", "g1")))!.equals(before)).toBe(true);
+      expect((await embedded.getValue(valueKey("Large", "g1")))!.equals(before)).toBe(true);
       const modified = await store.modify("Large", "g1", (s) => ({ ...s, blob: "y".repeat(4096) })).catch((e: unknown) => e);
       expect(modified).toBeInstanceOf(StateTooLargeError);
       expect((await store.getByCorrelationId("Large", "g1"))!.metadata.version).toBe(0);
     });
 
     it(`${codec}: a 5 MB state round-trips through the store with maxStateBytes 8 MiB`, async () => {
-      const { store, backend, valueKey } = inspectableStore({ codec, maxStateBytes: 8 * 1024 * 1024 });
+      const { store, embedded, valueKey } = inspectableStore({ codec, maxStateBytes: 8 * 1024 * 1024 });
       const lines = Array.from({ length: codec === "msgpack" ? 110_000 : 80_000 }, (_, i) => ({ i, sku: `SKU-${i}`, qty: i % 7, note: `line ${i} of a very large order` }));
       const state = { correlationId: "huge", lines, metadata: meta("saga-huge") };
       const payloadBytes = new EnvelopeSerializer({ codec, compressAboveBytes: 0, maxStateBytes: 8 * 1024 * 1024 }).encode("Huge", state, encodeMeta("saga-huge")).length - HEADER_SIZE;
@@ -570,7 +567,7 @@ describe("maxStateBytes", () => {
       expect(payloadBytes).toBeLessThanOrEqual(8 * 1024 * 1024);
 
       await store.insert("Huge", "huge", state);
-      const stored = (await backend.getValue(valueKey("Huge", "huge")))!;
+      const stored = (await embedded.getValue(valueKey("Huge", "huge")))!;
       expect(stored[3]).toBe(1); // above the default compression threshold
       const loaded = (await store.getByCorrelationId("Huge", "huge"))!;
       expect(loaded).toStrictEqual(state);
@@ -600,9 +597,9 @@ describe("custom codecs", () => {
     expect(bytes.subarray(HEADER_SIZE).toString("utf8")).toBe([...JSON.stringify(state)].reverse().join(""));
     expect(serializer.decode("k", bytes).state).toStrictEqual(state);
 
-    const { store, backend, valueKey } = inspectableStore({ codec });
+    const { store, embedded, valueKey } = inspectableStore({ codec });
     await store.insert("Custom", "c1", state);
-    expect((await backend.getValue(valueKey("Custom", "c1")))![2]).toBe(200);
+    expect((await embedded.getValue(valueKey("Custom", "c1")))![2]).toBe(200);
     const loaded = (await store.getByCorrelationId("Custom", "c1"))!;
     expect(loaded.label).toBe("custom");
     await store.update("Custom", { ...loaded, n: 43 }, 0);

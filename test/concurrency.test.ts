@@ -11,6 +11,8 @@ import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { ConcurrencyError, RedisSagaStore, SagaAlreadyExistsError, type AnySagaState, type SagaStore } from "../src/index";
+import { reporter } from "./support/report";
+import { indexKeyOf } from "./support/key-layout";
 import { memoryEngine, redisEngine, sagaBusState, uniquePrefix, type EngineUnderTest } from "./support/stores";
 
 const SAGA = "Counter";
@@ -23,10 +25,8 @@ afterAll(async () => {
   await Promise.all(engines.map((engine) => engine.closeAll()));
 });
 
-/** Figures for the session report; printed only when CONCURRENCY_REPORT is set. */
-function report(label: string, figures: Record<string, unknown>): void {
-  if (process.env.CONCURRENCY_REPORT) console.log(`[concurrency] ${label} ${JSON.stringify(figures)}`);
-}
+/** Contention figures; printed only when CONCURRENCY_REPORT is set. */
+const report = reporter("concurrency", "CONCURRENCY_REPORT");
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const counterOf = (state: AnySagaState | null): number => {
@@ -159,9 +159,9 @@ describe.each(engines)("$name engine: 16 async callers on one store/connection, 
       if ((await store.findById(SAGA, winner))?.who !== winner) problems.push(`${correlationId}: findById(winner) wrong`);
       if ((await store.findById(SAGA, loser)) !== null) problems.push(`${correlationId}: findById(loser ${loser}) is not null`);
       if (redis) {
-        const loserIndex = await redis.get(`${prefix}saga:${SAGA}:idx:id:${loser}`);
+        const loserIndex = await redis.get(indexKeyOf(prefix, SAGA, loser));
         if (loserIndex !== null) problems.push(`${correlationId}: loser index key still exists -> ${loserIndex}`);
-        const winnerIndex = await redis.get(`${prefix}saga:${SAGA}:idx:id:${winner}`);
+        const winnerIndex = await redis.get(indexKeyOf(prefix, SAGA, winner));
         if (winnerIndex !== correlationId) problems.push(`${correlationId}: winner index -> ${winnerIndex}`);
       }
     }
@@ -200,7 +200,7 @@ describe.each(engines)("$name engine: 16 async callers on one store/connection, 
       // The loser shares the winner's id index: it must still lead to the winner's state.
       if ((await store.findById(SAGA, sagaId))?.who !== winners[0]) problems.push(`${correlationId}: findById lost the saga`);
       if (redis) {
-        const index = await redis.get(`${prefix}saga:${SAGA}:idx:id:${sagaId}`);
+        const index = await redis.get(indexKeyOf(prefix, SAGA, sagaId));
         if (index !== correlationId) problems.push(`${correlationId}: index -> ${index}`);
       }
     }

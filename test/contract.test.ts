@@ -25,22 +25,10 @@ import {
   type SagaCodec,
   type SagaStoreOptions,
 } from "../src/index";
+import { rejectionOf } from "./support/assertions";
+import { CODEC_IDS, CODECS } from "./support/envelopes";
+import { indexKeyOf, valueKeyOf } from "./support/key-layout";
 import { clusterEngine, memoryEngine, redisEngine, sagaBusState, uniquePrefix } from "./support/stores";
-
-const CODECS = ["json", "superjson", "msgpack"] as const;
-type CodecName = (typeof CODECS)[number];
-const CODEC_IDS: Record<CodecName, number> = { json: 1, superjson: 2, msgpack: 3 };
-
-/** The rejection of `promise`; fails the test when it resolves. */
-async function caught(promise: Promise<unknown>): Promise<any> {
-  let resolved: unknown;
-  try {
-    resolved = await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error(`expected a rejection, got ${JSON.stringify(resolved)}`);
-}
 
 function seedState(id: string, correlationId: string, data: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
   return {
@@ -94,12 +82,12 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
 
   const open = async (options: SagaStoreOptions = {}) => (await engine.open({ retryDelayMs: 1, ...options })).store;
 
-  /** Several stores over the same data (same prefix on the same server, or one shared memory backend), each with its own options and cache. */
+  /** Several stores over the same data (same prefix on the same server, or one shared memory embedded), each with its own options and cache. */
   async function openShared(...optionsList: SagaStoreOptions[]): Promise<{ stores: SagaStore[]; prefix: string }> {
     const prefix = uniquePrefix();
     if (engine.name === "memory") {
-      const backend = new MemoryEngine();
-      return { prefix, stores: optionsList.map((options) => new SagaStore({ retryDelayMs: 1, ...options, keyPrefix: prefix }, () => backend)) };
+      const embedded = new MemoryEngine();
+      return { prefix, stores: optionsList.map((options) => new SagaStore({ retryDelayMs: 1, ...options, keyPrefix: prefix }, () => embedded)) };
     }
     const stores: SagaStore[] = [];
     for (const options of optionsList) stores.push((await engine.open({ retryDelayMs: 1, ...options, keyPrefix: prefix })).store);
@@ -135,7 +123,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       const first = sagaBusState("saga-1", { who: "first" });
       await store.insert("OrderSaga", "order-1", first);
 
-      const error = await caught(store.insert("OrderSaga", "order-1", sagaBusState("saga-2", { who: "second" })));
+      const error = await rejectionOf(store.insert("OrderSaga", "order-1", sagaBusState("saga-2", { who: "second" })));
       expect(error).toBeInstanceOf(SagaAlreadyExistsError);
       expect(error.code).toBe("SAGA_ALREADY_EXISTS");
       expect(error.correlationId).toBe("order-1");
@@ -181,7 +169,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       await store.update("OrderSaga", { ...loaded, step: 1 }, 0);
       await store.update("OrderSaga", { ...loaded, step: 2 }, 1);
 
-      const error = await caught(store.update("OrderSaga", { ...loaded, step: 99 }, 0));
+      const error = await rejectionOf(store.update("OrderSaga", { ...loaded, step: 99 }, 0));
       expect(error).toBeInstanceOf(ConcurrencyError);
       expect(error.name).toBe("ConcurrencyError");
       expect(error.code).toBe("SAGA_CONFLICT");
@@ -190,7 +178,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       expect(error.actualVersion).toBe(2);
       expect(error.message).toContain("Optimistic concurrency conflict");
 
-      const ahead = await caught(store.update("OrderSaga", { ...loaded, step: 99 }, 7));
+      const ahead = await rejectionOf(store.update("OrderSaga", { ...loaded, step: 99 }, 7));
       expect(ahead).toBeInstanceOf(ConcurrencyError);
       expect(ahead.expectedVersion).toBe(7);
       expect(ahead.actualVersion).toBe(2);
@@ -209,17 +197,17 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       const seen = (await writer.getByCorrelationId("OrderSaga", "order-1"))!;
       expect(seen.step).toBe(1);
       expect(seen.metadata.version).toBe(1);
-      const stale = await caught(writer.update("OrderSaga", { ...loaded, step: 5 }, 0));
+      const stale = await rejectionOf(writer.update("OrderSaga", { ...loaded, step: 5 }, 0));
       expect(stale).toBeInstanceOf(ConcurrencyError);
       expect(stale.actualVersion).toBe(1);
     });
 
     it("update of a saga that never existed throws SAGA_NOT_FOUND and creates nothing", async () => {
       const store = await open();
-      const error = await caught(store.update("OrderSaga", sagaBusState("ghost"), 0));
+      const error = await rejectionOf(store.update("OrderSaga", sagaBusState("ghost"), 0));
       expect(error).toBeInstanceOf(SagaNotFoundError);
       expect(error.code).toBe("SAGA_NOT_FOUND");
-      const withCorrelation = await caught(store.update("OrderSaga", { ...sagaBusState("ghost"), correlationId: "c-ghost" }, 0));
+      const withCorrelation = await rejectionOf(store.update("OrderSaga", { ...sagaBusState("ghost"), correlationId: "c-ghost" }, 0));
       expect(withCorrelation).toBeInstanceOf(SagaNotFoundError);
       expect(await store.getById("OrderSaga", "ghost")).toBeNull();
       expect(await store.getByCorrelationId("OrderSaga", "c-ghost")).toBeNull();
@@ -229,7 +217,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       const store = await open();
       await store.insert("OrderSaga", "order-1", sagaBusState("saga-1"));
       for (const bad of [-1, 0.5, Number.NaN]) {
-        const error = await caught(store.update("OrderSaga", sagaBusState("saga-1"), bad));
+        const error = await rejectionOf(store.update("OrderSaga", sagaBusState("saga-1"), bad));
         expect(error).toBeInstanceOf(InvalidStateError);
         expect(error.code).toBe("INVALID_STATE");
       }
@@ -285,7 +273,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       const store = await open();
       const at = new Date("2026-05-06T07:08:09.010Z");
       const state = { correlationId: "c-bus", payload: 1, metadata: { sagaId: "bus-1", createdAt: at, updatedAt: at, isCompleted: false } };
-      const error = await caught(store.save("OrderSaga", state));
+      const error = await rejectionOf(store.save("OrderSaga", state));
       expect(error).toBeInstanceOf(InvalidStateError);
       expect(error.message).toMatch(/insert\(sagaName, correlationId, state\)/);
       expect(await store.findById("OrderSaga", "bus-1")).toBeNull();
@@ -338,7 +326,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
     it("saving a new saga whose correlation id exists throws SAGA_ALREADY_EXISTS", async () => {
       const store = await open();
       await store.save("OrderSaga", seedState("s-1", "c-1", { who: "first" }));
-      const error = await caught(store.save("OrderSaga", seedState("s-2", "c-1", { who: "second" })));
+      const error = await rejectionOf(store.save("OrderSaga", seedState("s-2", "c-1", { who: "second" })));
       expect(error).toBeInstanceOf(SagaAlreadyExistsError);
       expect(error.code).toBe("SAGA_ALREADY_EXISTS");
       expect((await store.findByCorrelationId("OrderSaga", "c-1"))!.data.who).toBe("first");
@@ -349,7 +337,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       const store = await open();
       const v0 = await store.save("OrderSaga", seedState("s-1", "c-1", { step: 0 }));
       await store.save("OrderSaga", { ...v0, data: { step: 1 } });
-      const error = await caught(store.save("OrderSaga", { ...v0, data: { step: 2 } }));
+      const error = await rejectionOf(store.save("OrderSaga", { ...v0, data: { step: 2 } }));
       expect(error).toBeInstanceOf(ConcurrencyError);
       expect(error.code).toBe("SAGA_CONFLICT");
       expect(error.sagaId).toBe("s-1");
@@ -432,7 +420,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       const [store, rival] = stores as [SagaStore, SagaStore];
       await store.insert("OrderSaga", "order-1", sagaBusState("saga-1", { count: 0 }));
       let calls = 0;
-      const error = await caught(
+      const error = await rejectionOf(
         store.modify("OrderSaga", "order-1", async (state) => {
           calls++;
           await rival.modify("OrderSaga", "order-1", (s) => ({ ...s, count: s.count + 100 }));
@@ -450,7 +438,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
     it("throws SAGA_NOT_FOUND for a missing saga without calling fn", async () => {
       const store = await open();
       const fn = vi.fn((state: any) => state);
-      const error = await caught(store.modify("OrderSaga", "missing", fn));
+      const error = await rejectionOf(store.modify("OrderSaga", "missing", fn));
       expect(error).toBeInstanceOf(SagaNotFoundError);
       expect(error.code).toBe("SAGA_NOT_FOUND");
       expect(fn).not.toHaveBeenCalled();
@@ -459,7 +447,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
     it("throws SAGA_NOT_FOUND when the saga is deleted while fn runs, and does not resurrect it", async () => {
       const store = await open();
       await store.insert("OrderSaga", "order-1", sagaBusState("saga-1", { count: 0 }));
-      const error = await caught(
+      const error = await rejectionOf(
         store.modify("OrderSaga", "order-1", async (state) => {
           await store.delete("OrderSaga", "order-1");
           return { ...state, count: 1 };
@@ -489,19 +477,19 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       await store.insert("OrderSaga", "order-1", sagaBusState("saga-1", { step: 0 }));
       const loaded = (await store.getById("OrderSaga", "saga-1"))!;
       expect(await store.deleteByCorrelationId("OrderSaga", "order-1")).toBe(true);
-      const viaUpdate = await caught(store.update("OrderSaga", { ...loaded, step: 1 }, 0));
+      const viaUpdate = await rejectionOf(store.update("OrderSaga", { ...loaded, step: 1 }, 0));
       expect(viaUpdate).toBeInstanceOf(SagaNotFoundError);
       expect(viaUpdate.code).toBe("SAGA_NOT_FOUND");
-      const viaSave = await caught(store.save("OrderSaga", { ...loaded, step: 1 }));
+      const viaSave = await rejectionOf(store.save("OrderSaga", { ...loaded, step: 1 }));
       expect(viaSave).toBeInstanceOf(SagaNotFoundError);
 
       // Seed shape (carries its correlation id), deleted by id.
       const seed = await store.save("OrderSaga", seedState("s-2", "c-2"));
       expect(await store.deleteById("OrderSaga", "s-2")).toBe(true);
-      const seedSave = await caught(store.save("OrderSaga", { ...seed, status: "again" }));
+      const seedSave = await rejectionOf(store.save("OrderSaga", { ...seed, status: "again" }));
       expect(seedSave).toBeInstanceOf(SagaNotFoundError);
       expect(seedSave.code).toBe("SAGA_NOT_FOUND");
-      const seedUpdate = await caught(store.update("OrderSaga", seed, 0));
+      const seedUpdate = await rejectionOf(store.update("OrderSaga", seed, 0));
       expect(seedUpdate).toBeInstanceOf(SagaNotFoundError);
 
       expect(await store.getById("OrderSaga", "saga-1")).toBeNull();
@@ -539,9 +527,9 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
 
       expect(await reader.findById("OrderSaga", "a")).toBeNull();
       expect(await reader.getById("OrderSaga", "a")).toBeNull();
-      const viaUpdate = await caught(updater.update("OrderSaga", { ...stateA, who: "A2" }, 0));
+      const viaUpdate = await rejectionOf(updater.update("OrderSaga", { ...stateA, who: "A2" }, 0));
       expect(viaUpdate).toBeInstanceOf(SagaNotFoundError);
-      const viaSave = await caught(updater.save("OrderSaga", { ...stateA, who: "A3" }));
+      const viaSave = await rejectionOf(updater.save("OrderSaga", { ...stateA, who: "A3" }));
       expect(viaSave).toBeInstanceOf(SagaNotFoundError);
       expect(await deleter.deleteById("OrderSaga", "a")).toBe(false);
 
@@ -570,7 +558,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
 
       const v0 = (await store.getById("OrderSaga", "sb-1"))!;
       await store.update("OrderSaga", { ...v0, note: "n1", metadata: { ...v0.metadata, version: 1 } }, 0);
-      const stale = await caught(store.update("OrderSaga", { ...v0, note: "lost", metadata: { ...v0.metadata, version: 1 } }, 0));
+      const stale = await rejectionOf(store.update("OrderSaga", { ...v0, note: "lost", metadata: { ...v0.metadata, version: 1 } }, 0));
       expect(stale).toBeInstanceOf(ConcurrencyError);
       expect(stale).toMatchObject({ expectedVersion: 0, actualVersion: 1 });
 
@@ -606,10 +594,10 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
     /** A store plus a way to point an id index anywhere, as a leftover from another program would. */
     async function openWithIndexWriter() {
       if (engine.name === "memory") {
-        const backend = new MemoryEngine();
+        const embedded = new MemoryEngine();
         const prefix = uniquePrefix();
-        const store = new SagaStore({ retryDelayMs: 1, keyPrefix: prefix }, () => backend);
-        return { store, prefix, putIndex: async (key: string, to: string) => backend.plant(key, to) };
+        const store = new SagaStore({ retryDelayMs: 1, keyPrefix: prefix }, () => embedded);
+        return { store, prefix, putIndex: async (key: string, to: string) => embedded.plant(key, to) };
       }
       const opened = await engine.open({ retryDelayMs: 1 });
       const raw = (opened.redis ?? opened.cluster)!;
@@ -619,7 +607,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
     it("insert of a saga id live under another correlation id is SAGA_ALREADY_EXISTS naming both, and writes nothing", async () => {
       const store = await open();
       await store.insert("OrderSaga", "first", sagaBusState("dup-1", { who: "first" }));
-      const error = await caught(store.insert("OrderSaga", "second", sagaBusState("dup-1", { who: "second" })));
+      const error = await rejectionOf(store.insert("OrderSaga", "second", sagaBusState("dup-1", { who: "second" })));
       expect(error).toBeInstanceOf(SagaAlreadyExistsError);
       expect(error).toMatchObject({ code: "SAGA_ALREADY_EXISTS", sagaName: "OrderSaga", sagaId: "dup-1", correlationId: "second", existingCorrelationId: "first" });
       expect(error.message).toContain('"first"');
@@ -627,7 +615,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       expect(await store.getByCorrelationId("OrderSaga", "second")).toBeNull();
       expect((await store.getById("OrderSaga", "dup-1"))!.who).toBe("first");
       // A new seed-shaped save is an insert too.
-      const viaSave = await caught(store.save("OrderSaga", seedState("dup-1", "third")));
+      const viaSave = await rejectionOf(store.save("OrderSaga", seedState("dup-1", "third")));
       expect(viaSave).toMatchObject({ code: "SAGA_ALREADY_EXISTS", existingCorrelationId: "first" });
       expect(await store.findByCorrelationId("OrderSaga", "third")).toBeNull();
       // Once the first is deleted the id is free again.
@@ -699,7 +687,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
         () => store.deleteById(name, "s"),
       ];
       for (const call of calls) {
-        const error = await caught(call());
+        const error = await rejectionOf(call());
         expect(error).toBeInstanceOf(InvalidKeyError);
         expect(error.code).toBe("INVALID_KEY");
       }
@@ -731,7 +719,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
         () => store.deleteById("OrderSaga", id),
       ];
       for (const call of [...asCorrelation, ...asSagaId]) {
-        const error = await caught(call());
+        const error = await rejectionOf(call());
         expect(error).toBeInstanceOf(InvalidKeyError);
         expect(error.code).toBe("INVALID_KEY");
       }
@@ -751,10 +739,10 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
 
     it("a new save without a correlation id, or any state without a saga id, is INVALID_STATE", async () => {
       const store = await open();
-      const noCorrelation = await caught(store.save("OrderSaga", { id: "s-1", status: "running", data: {} }));
+      const noCorrelation = await rejectionOf(store.save("OrderSaga", { id: "s-1", status: "running", data: {} }));
       expect(noCorrelation).toBeInstanceOf(InvalidStateError);
       expect(noCorrelation.code).toBe("INVALID_STATE");
-      const busNoCorrelation = await caught(store.save("OrderSaga", { metadata: { sagaId: "s-1", isCompleted: false } }));
+      const busNoCorrelation = await rejectionOf(store.save("OrderSaga", { metadata: { sagaId: "s-1", isCompleted: false } }));
       expect(busNoCorrelation.code).toBe("INVALID_STATE");
 
       for (const call of [
@@ -765,7 +753,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
         () => store.update("OrderSaga", { correlationId: "c-1", metadata: { version: 0 } }, 0),
         () => store.save("OrderSaga", null as any),
       ]) {
-        const error = await caught(call());
+        const error = await rejectionOf(call());
         expect(error).toBeInstanceOf(InvalidStateError);
         expect(error.code).toBe("INVALID_STATE");
       }
@@ -775,7 +763,7 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
 
     it("bad options are INVALID_OPTIONS", async () => {
       for (const options of [{ codec: "xml" as any }, { defaultTtlSeconds: -1 }, { completedTtlSeconds: 1.5 }, { maxRetries: -1 }, { codec: { ...privateCodec, id: 5 } }]) {
-        const error = await caught(open(options));
+        const error = await rejectionOf(open(options));
         expect(error).toBeInstanceOf(InvalidOptionsError);
         expect(error.code).toBe("INVALID_OPTIONS");
       }
@@ -835,9 +823,9 @@ describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract 
       await custom.save("OrderSaga", seedState("s-1", "c-1"));
       expect((await custom.findById("OrderSaga", "s-1"))!.data.orderId).toBe("c-1");
 
-      const key = `${prefix}saga:OrderSaga:c-1`;
+      const key = valueKeyOf(prefix, "OrderSaga", "c-1");
       for (const read of [() => plain.findByCorrelationId("OrderSaga", "c-1"), () => plain.findById("OrderSaga", "s-1"), () => plain.modify("OrderSaga", "c-1", (s) => s)]) {
-        const error = await caught(read());
+        const error = await rejectionOf(read());
         expect(error).toBeInstanceOf(DecodeError);
         expect(error.code).toBe("DECODE_FAILED");
         expect(error.key).toBe(key);
@@ -891,10 +879,10 @@ describe("Redis only: corrupt stored bytes", () => {
 
   it.each(unreadable)("%s: reads are DECODE_FAILED naming the key, and no write overwrites the bytes", async (_label, garbage) => {
     const { store, prefix, redis } = await engine.open({ retryDelayMs: 1 });
-    const valueKey = `${prefix}saga:OrderSaga:c-1`;
+    const valueKey = valueKeyOf(prefix, "OrderSaga", "c-1");
     const v0 = await store.save("OrderSaga", seedState("s-1", "c-1"));
     await store.insert("OrderSaga", "c-bus", sagaBusState("bus-1"));
-    const busKey = `${prefix}saga:OrderSaga:c-bus`;
+    const busKey = valueKeyOf(prefix, "OrderSaga", "c-bus");
     await redis!.set(valueKey, garbage);
     await redis!.set(busKey, garbage);
 
@@ -905,7 +893,7 @@ describe("Redis only: corrupt stored bytes", () => {
       [busKey, () => store.getById("OrderSaga", "bus-1")],
       [valueKey, () => store.modify("OrderSaga", "c-1", (s) => s)],
     ] as const) {
-      const error = await caught(read());
+      const error = await rejectionOf(read());
       expect(error).toBeInstanceOf(DecodeError);
       expect(error.code).toBe("DECODE_FAILED");
       expect(error.key).toBe(key);
@@ -922,31 +910,31 @@ describe("Redis only: corrupt stored bytes", () => {
       () => store.deleteById("OrderSaga", "s-1"),
     ];
     for (const write of writes) {
-      const error = await caught(write());
+      const error = await rejectionOf(write());
       expect(["DECODE_FAILED", "SAGA_ALREADY_EXISTS"]).toContain(error.code);
     }
-    const decodeOnSave = await caught(store.save("OrderSaga", { ...v0, status: "overwritten" }));
+    const decodeOnSave = await rejectionOf(store.save("OrderSaga", { ...v0, status: "overwritten" }));
     expect(decodeOnSave).toBeInstanceOf(DecodeError);
     expect(decodeOnSave.key).toBe(valueKey);
 
     expect(await redis!.getBuffer(valueKey)).toEqual(garbage);
     expect(await redis!.getBuffer(busKey)).toEqual(garbage);
     // The index survived the failed writes, so the saga stays reachable by id once repaired.
-    expect(await redis!.get(`${prefix}saga:OrderSaga:idx:id:s-1`)).toBe("c-1");
+    expect(await redis!.get(indexKeyOf(prefix, "OrderSaga", "s-1"))).toBe("c-1");
   });
 
   it("deleteById of an envelope in an unknown format (same saga id fingerprint) is DECODE_FAILED and deletes nothing", async () => {
     const { store, prefix, redis } = await engine.open();
-    const valueKey = `${prefix}saga:OrderSaga:c-1`;
-    const indexKey = `${prefix}saga:OrderSaga:idx:id:s-1`;
+    const valueKey = valueKeyOf(prefix, "OrderSaga", "c-1");
+    const indexKey = indexKeyOf(prefix, "OrderSaga", "s-1");
     await store.save("OrderSaga", seedState("s-1", "c-1"));
     const future = Buffer.from((await redis!.getBuffer(valueKey))!);
     future[1] = 9; // a later envelope format this version cannot read
     await redis!.set(valueKey, future);
 
-    const read = await caught(store.findById("OrderSaga", "s-1"));
+    const read = await rejectionOf(store.findById("OrderSaga", "s-1"));
     expect(read).toBeInstanceOf(DecodeError);
-    const error = await caught(store.deleteById("OrderSaga", "s-1"));
+    const error = await rejectionOf(store.deleteById("OrderSaga", "s-1"));
     expect(error).toBeInstanceOf(DecodeError);
     expect(error.code).toBe("DECODE_FAILED");
     expect(error.key).toBe(valueKey);
@@ -957,9 +945,9 @@ describe("Redis only: corrupt stored bytes", () => {
   it("delete by correlation id removes an unreadable value (the caller asked for it to go)", async () => {
     const { store, prefix, redis } = await engine.open();
     await store.save("OrderSaga", seedState("s-1", "c-1"));
-    await redis!.set(`${prefix}saga:OrderSaga:c-1`, Buffer.from([0x00, 0x01]));
+    await redis!.set(valueKeyOf(prefix, "OrderSaga", "c-1"), Buffer.from([0x00, 0x01]));
     expect(await store.deleteByCorrelationId("OrderSaga", "c-1")).toBe(true);
-    expect(await redis!.exists(`${prefix}saga:OrderSaga:c-1`)).toBe(0);
+    expect(await redis!.exists(valueKeyOf(prefix, "OrderSaga", "c-1"))).toBe(0);
     expect(await store.findByCorrelationId("OrderSaga", "c-1")).toBeNull();
   });
 
@@ -975,12 +963,12 @@ describe("Redis only: corrupt stored bytes", () => {
 
   it.each(undecodable)("an envelope with %s is DECODE_FAILED naming the key", async (_label, corrupt) => {
     const { store, prefix, redis } = await engine.open();
-    const valueKey = `${prefix}saga:OrderSaga:c-1`;
+    const valueKey = valueKeyOf(prefix, "OrderSaga", "c-1");
     await store.save("OrderSaga", seedState("s-1", "c-1"));
     const bad = corrupt((await redis!.getBuffer(valueKey))!);
     await redis!.set(valueKey, bad);
     for (const read of [() => store.findByCorrelationId("OrderSaga", "c-1"), () => store.findById("OrderSaga", "s-1")]) {
-      const error = await caught(read());
+      const error = await rejectionOf(read());
       expect(error).toBeInstanceOf(DecodeError);
       expect(error.code).toBe("DECODE_FAILED");
       expect(error.key).toBe(valueKey);
@@ -991,22 +979,22 @@ describe("Redis only: corrupt stored bytes", () => {
   it("a hand-written stale index pointing at another saga is never followed", async () => {
     const { store, prefix, redis } = await engine.open();
     await store.insert("OrderSaga", "c", sagaBusState("b", { who: "B" }));
-    await redis!.set(`${prefix}saga:OrderSaga:idx:id:a`, "c");
+    await redis!.set(indexKeyOf(prefix, "OrderSaga", "a"), "c");
     expect(await store.findById("OrderSaga", "a")).toBeNull();
     expect(await store.deleteById("OrderSaga", "a")).toBe(false);
-    const stale = await caught(store.update("OrderSaga", sagaBusState("a", { who: "A" }), 0));
+    const stale = await rejectionOf(store.update("OrderSaga", sagaBusState("a", { who: "A" }), 0));
     expect(stale).toBeInstanceOf(SagaNotFoundError);
     const b = (await store.findByCorrelationId("OrderSaga", "c"))!;
     expect(b.who).toBe("B");
     expect(b.metadata.version).toBe(0);
-    expect(await redis!.get(`${prefix}saga:OrderSaga:idx:id:b`)).toBe("c");
+    expect(await redis!.get(indexKeyOf(prefix, "OrderSaga", "b"))).toBe("c");
   });
 
   it.each(CODECS)("a value written with %s carries its codec id in the envelope, and others keep it on update", async (codec) => {
     const prefix = uniquePrefix();
     const { store: writer, redis } = await engine.open({ codec, keyPrefix: prefix });
     const { store: json } = await engine.open({ codec: "json", keyPrefix: prefix });
-    const key = `${prefix}saga:OrderSaga:c-1`;
+    const key = valueKeyOf(prefix, "OrderSaga", "c-1");
     await writer.insert("OrderSaga", "c-1", sagaBusState("s-1"));
     let bytes = (await redis!.getBuffer(key))!;
     expect(bytes[0]).toBe(0xfe);
@@ -1144,9 +1132,9 @@ describe("Redis only: construction, initialize and close", () => {
   });
 
   it("a failed start reaches its callers as a typed error and the next call starts again", async () => {
-    const backend = new MemoryEngine();
+    const embedded = new MemoryEngine();
     let attempts = 0;
-    const flaky = Object.create(backend, {
+    const flaky = Object.create(embedded, {
       initialize: {
         value: async () => {
           attempts++;
@@ -1155,7 +1143,7 @@ describe("Redis only: construction, initialize and close", () => {
       },
     }) as MemoryEngine;
     const store = new SagaStore({ keyPrefix: uniquePrefix() }, () => flaky);
-    const first = await Promise.all([caught(store.findById("OrderSaga", "s")), caught(store.save("OrderSaga", seedState("s", "c")))]);
+    const first = await Promise.all([rejectionOf(store.findById("OrderSaga", "s")), rejectionOf(store.save("OrderSaga", seedState("s", "c")))]);
     for (const error of first) expect(error).toBeInstanceOf(RedisUnavailableError);
     expect(attempts).toBe(1);
     await store.save("OrderSaga", seedState("s", "c"));
@@ -1186,7 +1174,7 @@ describe("Redis only: construction, initialize and close", () => {
         () => store.deleteByCorrelationId("OrderSaga", "c"),
       ];
       for (const call of calls) {
-        const error = await caught(call());
+        const error = await rejectionOf(call());
         expect(error).toBeInstanceOf(StoreClosedError);
         expect(error.code).toBe("STORE_CLOSED");
       }

@@ -389,11 +389,11 @@ describe("writeFormat \"0.2.2\" reproduces legacy-0.2.2.hex (the plain-JSON writ
 
 describe("the store reads golden values (embedded engine holding the exact bytes)", () => {
   async function storeHolding(valueKey: string, bytes: Buffer, index?: { key: string; correlationId: string }) {
-    const backend = new MemoryEngine();
-    backend.plant(valueKey, bytes);
-    if (index) backend.plant(index.key, index.correlationId);
-    const store = new SagaStore({ keyPrefix: "golden:" }, () => backend);
-    return { store, backend };
+    const embedded = new MemoryEngine();
+    embedded.plant(valueKey, bytes);
+    if (index) embedded.plant(index.key, index.correlationId);
+    const store = new SagaStore({ keyPrefix: "golden:" }, () => embedded);
+    return { store, embedded };
   }
 
   for (const name of Object.keys(EXPECTED)) {
@@ -410,7 +410,7 @@ describe("the store reads golden values (embedded engine holding the exact bytes
   }
 
   it("json.hex: the compare-and-set reads the header version (7): update at 7 writes 8, at 6 conflicts", async () => {
-    const { store, backend } = await storeHolding("golden:saga:OrderSaga:ord-1001", fixture("json"), {
+    const { store, embedded } = await storeHolding("golden:saga:OrderSaga:ord-1001", fixture("json"), {
       key: "golden:saga:OrderSaga:idx:id:saga-golden-1",
       correlationId: "ord-1001",
     });
@@ -421,7 +421,7 @@ describe("the store reads golden values (embedded engine holding the exact bytes
     expect((error as ConcurrencyError).actualVersion).toBe(7);
 
     await store.update("OrderSaga", { ...loaded, status: "paid" }, 7);
-    const bytes = (await backend.getValue("golden:saga:OrderSaga:ord-1001"))!;
+    const bytes = (await embedded.getValue("golden:saga:OrderSaga:ord-1001"))!;
     expect(bytes.readUInt32BE(8)).toBe(8);
     expect(bytes.subarray(20, 28).equals(fingerprint(SAGA_ID))).toBe(true);
     const reread = (await store.findByCorrelationId("OrderSaga", "ord-1001"))!;

@@ -7,12 +7,12 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { ConcurrencyError, SagaAlreadyExistsError, type SagaStoreOptions } from "../src/index";
+import { CODECS } from "./support/envelopes";
+import { indexKeyOf, valueKeyOf } from "./support/key-layout";
 import { redisEngine, sagaBusState, uniquePrefix } from "./support/stores";
 
 const engine = redisEngine();
 afterAll(() => engine.closeAll());
-
-const CODECS = ["json", "superjson", "msgpack"] as const;
 
 /** Exactly what 0.2.2's serializer stored for a saga-bus state. */
 function legacyJson(state: Record<string, any>): string {
@@ -38,8 +38,8 @@ async function openWithLegacy(options: SagaStoreOptions = {}, sagaId = "saga-leg
   const opened = await engine.open({ retryDelayMs: 1, ...options });
   const redis = opened.redis!;
   const state = sagaBusState(sagaId, { orderId: correlationId, lines: [{ sku: "A", qty: 2 }], paid: false }, version) as Record<string, any>;
-  const valueKey = `${opened.prefix}saga:OrderSaga:${correlationId}`;
-  const indexKey = `${opened.prefix}saga:OrderSaga:idx:id:${sagaId}`;
+  const valueKey = valueKeyOf(opened.prefix, "OrderSaga", correlationId);
+  const indexKey = indexKeyOf(opened.prefix, "OrderSaga", sagaId);
   const json = legacyJson(state);
   await redis.set(valueKey, json);
   await redis.set(indexKey, correlationId);
@@ -161,7 +161,7 @@ describe("values written by 0.2.2", () => {
 
   it("a stale 0.2.2 index pointing at another saga's 0.2.2 value is never followed", async () => {
     const { store, redis, prefix, json, valueKey } = await openWithLegacy();
-    await redis.set(`${prefix}saga:OrderSaga:idx:id:someone-else`, "order-legacy");
+    await redis.set(indexKeyOf(prefix, "OrderSaga", "someone-else"), "order-legacy");
     expect(await store.findById("OrderSaga", "someone-else")).toBeNull();
     expect(await store.deleteById("OrderSaga", "someone-else")).toBe(false);
     expect(await redis.get(valueKey)).toBe(json);

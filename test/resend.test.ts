@@ -19,7 +19,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, connect, type AddressInfo, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import { describe, expect, inject, it } from "vitest";
+import { afterAll, describe, expect, inject, it } from "vitest";
 import { EnvelopeSerializer } from "../codecs/serializer";
 import { OFFSET } from "../codecs/envelope";
 import { WriteStatus, type WriteRequest } from "../src/engine";
@@ -32,16 +32,17 @@ import {
   WriteOutcomeUnknownError,
   type AnySagaState,
 } from "../src/index";
+import { indexKeyOf, valueKeyOf } from "./support/key-layout";
 import { addCount, describeError } from "./support/load";
 import { clientIdByName } from "./support/redis-server";
 import { ENGINES } from "./support/engines";
-import { sagaBusState, uniquePrefix } from "./support/stores";
+import { reporter } from "./support/report";
+import { redisEngine, sagaBusState, uniquePrefix } from "./support/stores";
 
 const SAGA = "Resend";
 
-function report(label: string, figures: Record<string, unknown>): void {
-  if (process.env.CONCURRENCY_REPORT) console.log(`[resend] ${label} ${JSON.stringify(figures)}`);
-}
+/** Printed with the concurrency figures: both are runs of concurrent writers. */
+const report = reporter("resend", "CONCURRENCY_REPORT");
 
 describe.each(ENGINES)("$name engine: a re-sent write recognises itself", ({ open }) => {
   const serializer = new EnvelopeSerializer();
@@ -54,7 +55,7 @@ describe.each(ENGINES)("$name engine: a re-sent write recognises itself", ({ ope
   it("insert sent twice: Written, then AlreadyWritten; a different insert of the key: Exists", async () => {
     const { engine, close } = await open();
     try {
-      const key = `${uniquePrefix()}saga:${SAGA}:c1`;
+      const key = valueKeyOf(uniquePrefix(), SAGA, "c1");
       const first = envelope("s1", 0, { n: 1 });
       expect(await engine.insert(insertOf(key, first))).toMatchObject({
         status: WriteStatus.Written,
@@ -79,7 +80,7 @@ describe.each(ENGINES)("$name engine: a re-sent write recognises itself", ({ ope
   it("update sent twice: Written, then AlreadyWritten (nothing rewritten); another envelope at the stale version: Conflict with the new version", async () => {
     const { engine, close } = await open();
     try {
-      const key = `${uniquePrefix()}saga:${SAGA}:c2`;
+      const key = valueKeyOf(uniquePrefix(), SAGA, "c2");
       expect((await engine.insert(insertOf(key, envelope("s2", 0, { n: 0 })))).status).toBe(
         WriteStatus.Written,
       );
@@ -169,16 +170,14 @@ async function runIncrementers(client: Redis, prefix: string, correlationId: str
   };
 }
 
-async function readCounter(url: string, prefix: string, correlationId: string) {
-  const redis = new Redis(url);
-  try {
-    const store = new RedisSagaStore({ redis, keyPrefix: prefix });
-    await store.initialize();
-    const state = await store.findByCorrelationId(SAGA, correlationId);
-    return { counter: state?.counter as number, version: state?.metadata.version as number };
-  } finally {
-    await redis.quit();
-  }
+/** A fresh store on its own connection straight to Redis, so the counter is read past whatever the store under test went through. */
+const readers = redisEngine();
+afterAll(() => readers.closeAll());
+
+async function readCounter(prefix: string, correlationId: string) {
+  const { store } = await readers.open({ keyPrefix: prefix });
+  const state = await store.findByCorrelationId(SAGA, correlationId);
+  return { counter: state?.counter as number, version: state?.metadata.version as number };
 }
 
 describe("store on a connection that is killed while 16 callers modify one saga", () => {
@@ -209,7 +208,7 @@ describe("store on a connection that is killed while 16 callers modify one saga"
         await run.stop();
       }
 
-      const { counter, version } = await readCounter(url, prefix, "kill");
+      const { counter, version } = await readCounter(prefix, "kill");
       const { tally } = run;
       report("CLIENT KILL", { killed, closes, acked: tally.acked, byError: tally.byError, counter, ackedAtKill, connectionErrors: connectionErrors.length });
       expect(tally.untyped).toEqual([]);
@@ -284,7 +283,6 @@ async function behindRelay() {
   storeClient.on("error", () => {});
   const admin = new Redis(url);
   return {
-    url,
     relay,
     storeClient,
     admin,
@@ -299,8 +297,8 @@ async function behindRelay() {
 
 describe("store whose replies are lost after the server applied its writes", () => {
   it("writes that landed unanswered are re-sent by ioredis and recognised: counter === acknowledged calls", async () => {
-    const { url, relay, storeClient, admin, prefix, close } = await behindRelay();
-    const valueKey = `${prefix}saga:${SAGA}:lost`;
+    const { relay, storeClient, admin, prefix, close } = await behindRelay();
+    const valueKey = valueKeyOf(prefix, SAGA, "lost");
     try {
       const run = await runIncrementers(storeClient, prefix, "lost");
       let cycles = 0;
@@ -321,7 +319,7 @@ describe("store whose replies are lost after the server applied its writes", () 
         await run.stop();
       }
 
-      const { counter, version } = await readCounter(url, prefix, "lost");
+      const { counter, version } = await readCounter(prefix, "lost");
       const { tally } = run;
       report("lost replies", { cycles, landedUnanswered, acked: tally.acked, byError: tally.byError, counter });
       expect(tally.untyped).toEqual([]);
@@ -371,7 +369,7 @@ describe("insert pairs whose replies are lost", () => {
         if ((await store.findByCorrelationId(SAGA, `pair-${i}`))?.metadata.sagaId !== winner) problems.push(`pair-${i}: stored saga is not ${winner}`);
         if ((await store.findById(SAGA, winner))?.metadata.sagaId !== winner) problems.push(`pair-${i}: findById(${winner}) wrong`);
         if ((await store.findById(SAGA, loser)) !== null) problems.push(`pair-${i}: findById(${loser}) is not null`);
-        const loserIndex = await admin.get(`${prefix}saga:${SAGA}:idx:id:${loser}`);
+        const loserIndex = await admin.get(indexKeyOf(prefix, SAGA, loser));
         if (loserIndex !== null) problems.push(`pair-${i}: loser index ${loser} -> ${loserIndex} (dangling)`);
       }
       report("insert pairs, replies lost", { droppedBytes: relay.droppedBytes, loserErrors, problems: problems.length });

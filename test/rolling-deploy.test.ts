@@ -28,7 +28,9 @@ import {
   defineSaga,
   type SagaMetadata,
 } from "../src/index";
+import { reporter } from "./support/report";
 import { uniquePrefix } from "./support/stores";
+import { valueKeyOf } from "./support/key-layout";
 
 const SAGA = "OrderSaga";
 const SAGAS = 20;
@@ -90,7 +92,7 @@ function newClient(): Redis {
 const storeOptions = { keyPrefix: prefix, maxRetries: 8, retryDelayMs: 1 };
 const correlationId = (i: number) => `order-${i}`;
 const sagaId = (i: number) => `saga-${i}`;
-const valueKey = (i: number) => `${prefix}saga:${SAGA}:${correlationId(i)}`;
+const valueKey = (i: number) => valueKeyOf(prefix, SAGA, correlationId(i));
 
 interface Finds<S> {
   findById(sagaName: typeof SAGA, sagaId: string): Promise<S | null>;
@@ -258,9 +260,7 @@ async function runPhase(instances: Instance[], tally: Tally, seed: number, readO
   await Promise.all(Array.from({ length: CALLERS }, (_, c) => caller(c)));
 }
 
-function report(label: string, figures: Record<string, unknown>): void {
-  if (process.env.ROLLING_REPORT) console.log(`[rolling-deploy] ${label} ${JSON.stringify(figures)}`);
-}
+const report = reporter("rolling-deploy", "ROLLING_REPORT");
 
 const schemaVersionOf = async (i: number) => {
   const bytes = await raw.getBuffer(valueKey(i));

@@ -32,6 +32,8 @@ import {
   type DeliveryReport,
   type TrailState,
 } from "./support/bus-runtime";
+import { rejectionOf } from "./support/assertions";
+import { reporter } from "./support/report";
 import { clusterEngine, memoryEngine, redisEngine, sagaBusState, uniquePrefix } from "./support/stores";
 
 const SAGAS = 200;
@@ -43,9 +45,7 @@ const HANDLER_CONTEXT = { envelope: { id: "m-1", type: "StepRecorded" }, sagaNam
 /** Core's CommonJS build: what a require()-ing application (and the store's CJS build) gets. */
 const coreCjs = createRequire(import.meta.url)("@saga-bus/core") as typeof core;
 
-function report(label: string, figures: object) {
-  if (process.env.BUS_RUNTIME_REPORT) console.log(`[saga-bus-runtime] ${label} ${JSON.stringify(figures)}`);
-}
+const report = reporter("saga-bus-runtime", "BUS_RUNTIME_REPORT");
 
 function summary(delivery: DeliveryReport) {
   return { messages: delivery.messages, attempts: delivery.attempts, retriedBy: delivery.retriedBy, deadLettered: delivery.deadLettered.length };
@@ -61,15 +61,6 @@ async function keysWithExpiry(client: Redis | Cluster, prefix: string): Promise<
     keys.forEach((key, i) => ttls[i]! >= 0 && expiring.push(key));
   }
   return { count: expiring.length, sample: expiring.sort().slice(0, 3) };
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a rejection, the call succeeded");
 }
 
 const engines = [memoryEngine(), redisEngine(), clusterEngine()];

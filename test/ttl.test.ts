@@ -7,6 +7,7 @@
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConcurrencyError, SagaNotFoundError, type SagaStore, type SagaStoreOptions } from "../src/index";
+import { indexKeyOf, valueKeyOf } from "./support/key-layout";
 import { memoryEngine, redisEngine, sagaBusState, uniquePrefix } from "./support/stores";
 
 const redisUnderTest = redisEngine();
@@ -24,8 +25,8 @@ async function openRedis(options: SagaStoreOptions = {}) {
   const opened = await redisUnderTest.open({ retryDelayMs: 1, ...options });
   const redis = opened.redis!;
   const keys = (sagaName: string, correlationId: string, sagaId: string) => ({
-    value: `${opened.prefix}saga:${sagaName}:${correlationId}`,
-    index: `${opened.prefix}saga:${sagaName}:idx:id:${sagaId}`,
+    value: valueKeyOf(opened.prefix, sagaName, correlationId),
+    index: indexKeyOf(opened.prefix, sagaName, sagaId),
   });
   return { ...opened, redis, keys };
 }
@@ -182,7 +183,7 @@ describe("Redis: PTTL of the value and the index", () => {
 
 describe("both engines: TTLs really expire (one shared ~1.3 s wait)", () => {
   it("default TTL expires value and index, slides on save, and completedTtlSeconds expires completed sagas only", async () => {
-    type Opened = { name: string; ttl: SagaStore; completed: SagaStore; redis?: Redis; prefix?: string };
+    type Opened = { name: string; ttl: SagaStore; completed: SagaStore; redis?: Redis; prefix: string };
     const engines: Opened[] = [];
     for (const engine of [memoryUnderTest, redisUnderTest]) {
       const ttl = await engine.open({ defaultTtlSeconds: 1 });
@@ -212,7 +213,7 @@ describe("both engines: TTLs really expire (one shared ~1.3 s wait)", () => {
 
       if (redis) {
         // Expired together: no orphan index remains for the expired saga.
-        expect(await redis.exists(`${prefix}saga:OrderSaga:c-b`, `${prefix}saga:OrderSaga:idx:id:b`)).toBe(0);
+        expect(await redis.exists(valueKeyOf(prefix, "OrderSaga", "c-b"), indexKeyOf(prefix, "OrderSaga", "b"))).toBe(0);
       }
     }
   });

@@ -246,25 +246,25 @@ afterAll(async () => {
   await Promise.all(redisClients.splice(0).map((client) => client.quit()));
 });
 
-const engines: Array<{ name: string; open(options: SagaStoreOptions, wrap?: (backend: SagaEngine) => SagaEngine): Promise<Opened> }> = [
+const engines: Array<{ name: string; open(options: SagaStoreOptions, wrap?: (embedded: SagaEngine) => SagaEngine): Promise<Opened> }> = [
   {
     name: "memory",
     async open(options, wrap = (b) => b) {
-      const backend = new MemoryEngine();
+      const embedded = new MemoryEngine();
       const prefix = uniquePrefix();
       const make = async (o: SagaStoreOptions, w: (b: SagaEngine) => SagaEngine) => {
-        const store = new SagaStore({ retryDelayMs: 1, ...o, keyPrefix: prefix }, () => w(backend));
+        const store = new SagaStore({ retryDelayMs: 1, ...o, keyPrefix: prefix }, () => w(embedded));
         await store.initialize();
         return store;
       };
       return {
         store: await make(options, wrap),
         prefix,
-        raw: async (key) => backend.peek(key) ?? null,
+        raw: async (key) => embedded.peek(key) ?? null,
         sibling: (o) => make(o, (b) => b),
         // The engine keeps an absolute expiry per entry (0 = none).
         pttl: async (key) => {
-          const expiresAt = (backend as unknown as { entries: Map<string, { expiresAt: number }> }).entries.get(key)?.expiresAt;
+          const expiresAt = (embedded as unknown as { entries: Map<string, { expiresAt: number }> }).entries.get(key)?.expiresAt;
           return expiresAt === undefined ? -2 : expiresAt === 0 ? -1 : expiresAt - Date.now();
         },
       };
@@ -568,7 +568,7 @@ describe("the write script and the memory engine on plain-JSON requests", () => 
     legacy.encode(SAGA, busState(sagaId, fields), { sagaId, sagaVersion, schemaVersion });
 
   it.each(ENGINES)("$name: stores the payload as is; same rules as for envelopes, but a repeat is never 'already written'", async ({ open }) => {
-    const { engine: backend, close } = await open();
+    const { engine, close } = await open();
     const prefix = uniquePrefix();
     const k = `${prefix}saga:${SAGA}:c1`;
     const indexKey = `${prefix}saga:${SAGA}:idx:id:s1`;
@@ -576,24 +576,24 @@ describe("the write script and the memory engine on plain-JSON requests", () => 
     expect(first[0]).toBe(0xfd);
     const at = (bytes: Buffer): WriteRequest => ({ valueKey: k, envelope: bytes, ttlMs: 0, indexKey, correlationId: "c1" });
     const insert = { valueKey: k, envelope: first, ttlMs: 0, indexKey, correlationId: "c1", valueKeyPrefix: `${prefix}saga:${SAGA}:`, sagaName: SAGA, sagaId: "s1" };
-    expect((await backend.insert(insert)).status).toBe(WriteStatus.Written);
-    expect((await backend.getValue(k))!.equals(first.subarray(HEADER_SIZE))).toBe(true);
-    expect((await backend.getValue(k))!.toString()).toBe(serialize022(busState("s1", { n: 0 })));
-    expect(await backend.getIndex(indexKey)).toBe("c1");
-    expect((await backend.insert(insert)).status).toBe(WriteStatus.Exists);
+    expect((await engine.insert(insert)).status).toBe(WriteStatus.Written);
+    expect((await engine.getValue(k))!.equals(first.subarray(HEADER_SIZE))).toBe(true);
+    expect((await engine.getValue(k))!.toString()).toBe(serialize022(busState("s1", { n: 0 })));
+    expect(await engine.getIndex(indexKey)).toBe("c1");
+    expect((await engine.insert(insert)).status).toBe(WriteStatus.Exists);
 
     const v1 = request("s1", 1, { n: 1 });
-    expect(await backend.update(at(v1))).toMatchObject({ status: WriteStatus.Written, storedVersion: 0, storedSchemaVersion: 0 });
+    expect(await engine.update(at(v1))).toMatchObject({ status: WriteStatus.Written, storedVersion: 0, storedSchemaVersion: 0 });
     // The very same request again (as a re-send would be): stored bytes equal ours, still a conflict.
-    expect(await backend.update(at(v1))).toMatchObject({ status: WriteStatus.Conflict, storedVersion: 1 });
-    expect((await backend.getValue(k))!.equals(v1.subarray(HEADER_SIZE))).toBe(true);
-    expect((await backend.update(at(request("intruder", 2)))).status).toBe(WriteStatus.OtherSaga);
+    expect(await engine.update(at(v1))).toMatchObject({ status: WriteStatus.Conflict, storedVersion: 1 });
+    expect((await engine.getValue(k))!.equals(v1.subarray(HEADER_SIZE))).toBe(true);
+    expect((await engine.update(at(request("intruder", 2)))).status).toBe(WriteStatus.OtherSaga);
     // Over an envelope: identity from its header; a higher stored schema version is never overwritten by a lower one.
     const envelope = envelopes.encode(SAGA, busState("s1"), { sagaId: "s1", sagaVersion: 2, schemaVersion: 3 });
-    expect((await backend.update(at(envelope))).status).toBe(WriteStatus.Written);
-    expect((await backend.update(at(request("s1", 3, {}, 2)))).status).toBe(WriteStatus.SchemaAhead);
-    expect((await backend.update(at(request("s1", 3, {}, 3)))).status).toBe(WriteStatus.Written);
-    expect((await backend.getValue(k))![0]).toBe(0x7b);
+    expect((await engine.update(at(envelope))).status).toBe(WriteStatus.Written);
+    expect((await engine.update(at(request("s1", 3, {}, 2)))).status).toBe(WriteStatus.SchemaAhead);
+    expect((await engine.update(at(request("s1", 3, {}, 3)))).status).toBe(WriteStatus.Written);
+    expect((await engine.getValue(k))![0]).toBe(0x7b);
     await close();
   });
 });

@@ -6,6 +6,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EvictionPolicyError, RedisSagaStore } from "../../src/index";
+import { indexKeyOf, valueKeyOf } from "../support/key-layout";
 import { spawnRedisServer, type TestRedis } from "../support/redis-server";
 import { sagaBusState, uniquePrefix } from "../support/stores";
 
@@ -76,8 +77,8 @@ describe("value and index age together (standalone)", () => {
       // OBJECT IDLETIME counts whole seconds since a key was last read or written.
       await new Promise((resolve) => setTimeout(resolve, 2_100));
       await store.modify("OrderSaga", "c", (state) => ({ ...state, n: 1 }));
-      const indexIdle = (await admin.call("OBJECT", "IDLETIME", `${prefix}saga:OrderSaga:idx:id:s`)) as number;
-      const valueIdle = (await admin.call("OBJECT", "IDLETIME", `${prefix}saga:OrderSaga:c`)) as number;
+      const indexIdle = (await admin.call("OBJECT", "IDLETIME", indexKeyOf(prefix, "OrderSaga", "s"))) as number;
+      const valueIdle = (await admin.call("OBJECT", "IDLETIME", valueKeyOf(prefix, "OrderSaga", "c"))) as number;
       expect(valueIdle).toBeLessThanOrEqual(1);
       expect(indexIdle).toBeLessThanOrEqual(1);
     } finally {

@@ -20,10 +20,14 @@
  * before each call. The oracle is a reference EnvelopeSerializer with the
  * store's options: when it cannot decode the bytes, every non-delete call
  * must reject with DecodeError (DECODE_FAILED, `.key` = the value key) or
- * the size error and leave the raw bytes unchanged; deleteById must delete,
- * report "not this saga" or reject with DecodeError; deleteByCorrelationId
- * deletes. When the bytes still decode, reads must succeed, a write may
- * land (and must then read back) or be refused with a typed SagaStoreError
+ * the size error and leave the raw bytes unchanged. deleteById has exactly
+ * one right outcome per stored value, read off its header by the README's
+ * envelope table (restated in deleteByIdOutcome below): this saga's value is
+ * deleted with its index, another saga's is left and false returned, and a
+ * header this version cannot read is a DecodeError(key) that leaves value and
+ * index untouched. deleteByCorrelationId deletes. When the bytes still
+ * decode, reads must succeed, a write may land (and must then read back) or
+ * be refused with a typed SagaStoreError
  * that leaves the bytes unchanged. Never another exception. Process heap
  * growth over the whole run stays under 64 MB.
  *
@@ -33,12 +37,12 @@
  *
  * Figures: test/.figures/faults.json, key "hostile-bytes".
  */
+import { createHash } from "node:crypto";
 import { deflateRawSync } from "node:zlib";
 import fc from "fast-check";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HEADER_SIZE, sagaIdFingerprint } from "../../codecs/envelope";
-import { identityOf } from "../../codecs/stored-identity";
+import { HEADER_SIZE } from "../../codecs/envelope";
 import { EnvelopeSerializer } from "../../codecs/serializer";
 import {
   ConcurrencyError,
@@ -266,6 +270,37 @@ function declaresUnknownCodecOrFlags(bytes: Buffer): boolean {
   return bytes.length >= HEADER_SIZE && bytes[0] === 0xfe && bytes[1] === 1 && (!KNOWN_CODEC_IDS.has(bytes[2]!) || (bytes[3]! & ~1) !== 0);
 }
 
+type DeleteByIdOutcome = "deleted" | "not this saga's" | "unreadable";
+
+/**
+ * What deleteById must do with `bytes` at the value key saga `sid`'s index points to, restated from the
+ * README rather than taken from the store's own code, so the two can disagree. An envelope (first byte
+ * 0xFE) names its saga by the fingerprint at bytes 20-27 (first 8 bytes of SHA-1 of the saga id), but
+ * only when this version can read its header: at least 28 bytes, format 1, no flag beyond bit 0, codec
+ * id 1-3 or a custom 128-255. Anything else is a 0.2.2 JSON value naming its saga by `metadata.sagaId`
+ * (when a string) or else `id`; bytes that name no saga either way are unreadable.
+ */
+function deleteByIdOutcome(bytes: Buffer, sid: string): DeleteByIdOutcome {
+  const fingerprintOf = (id: string) => createHash("sha1").update(id, "utf8").digest().subarray(0, 8);
+  if (bytes[0] === 0xfe) {
+    const codec = bytes[2]!;
+    const readable = bytes.length >= HEADER_SIZE && bytes[1] === 1 && (bytes[3]! & ~0x01) === 0 && (KNOWN_CODEC_IDS.has(codec) || codec >= 128);
+    if (!readable) return "unreadable";
+    return bytes.subarray(20, 28).equals(fingerprintOf(sid)) ? "deleted" : "not this saga's";
+  }
+  let doc: any;
+  try {
+    doc = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    return "unreadable";
+  }
+  if (doc === null || typeof doc !== "object") return "unreadable";
+  const busId = doc.metadata !== null && typeof doc.metadata === "object" && typeof doc.metadata.sagaId === "string" ? doc.metadata.sagaId : undefined;
+  const id = busId ?? doc.id;
+  if (typeof id !== "string") return "unreadable";
+  return id === sid ? "deleted" : "not this saga's";
+}
+
 const violations = new Map<Call, Violation[]>(CALLS.map((call) => [call, []]));
 /** call -> outcome -> count, e.g. modify -> { DECODE_FAILED: 812, ok: 40, SAGA_NOT_FOUND: 3 } */
 const outcomes: Record<Call, Record<string, number>> = Object.fromEntries(CALLS.map((call) => [call, {}])) as Record<Call, Record<string, number>>;
@@ -369,9 +404,11 @@ describe("hostile bytes at a saga's value key, through the store (Redis)", () =>
       }
       const after = await raw();
       const unchanged = after !== null && after.equals(bytes);
+      const indexAfter = call === "deleteById" ? await redis.get(indexKey) : undefined;
+      const index = indexAfter === undefined ? undefined : indexAfter === null ? "gone" : indexAfter === cid ? "kept" : "changed";
       const outcome = failed ? ((error as SagaStoreError)?.code ?? (error as Error)?.name ?? "non-error") : value === null ? "null" : value === false ? "false" : "ok";
       outcomes[call][outcome] = (outcomes[call][outcome] ?? 0) + 1;
-      const problem = judge(call, decodable, failed, value, error, unchanged, after, valueKey, sid, bytes);
+      const problem = judge(call, decodable, failed, value, error, unchanged, after, valueKey, sid, bytes, index);
       if (problem) {
         violations.get(call)!.push({
           family: c.family,
@@ -398,6 +435,7 @@ describe("hostile bytes at a saga's value key, through the store (Redis)", () =>
     valueKey: string,
     sid: string,
     bytes: Buffer,
+    index?: "gone" | "kept" | "changed",
   ): { observed: string; expected: string } | undefined {
     const observed = () => `${failed ? `threw ${describeError(error)}` : `resolved ${JSON.stringify(value)?.slice(0, 120)}`}; raw bytes ${after === null ? "gone" : unchanged ? "unchanged" : "CHANGED"}`;
     const isDecodeError = error instanceof DecodeError && error.code === "DECODE_FAILED" && error.key === valueKey;
@@ -409,15 +447,18 @@ describe("hostile bytes at a saga's value key, through the store (Redis)", () =>
       return undefined;
     }
     if (call === "deleteById") {
-      // One outcome per stored bytes, by the rule every engine applies (codecs/stored-identity.ts).
-      const identity = identityOf(bytes);
-      if (!identity) {
-        if (failed && isDecodeError && unchanged) return undefined;
-        return { observed: observed(), expected: "DecodeError(key) with the bytes unchanged: the stored value names no saga this version can trust" };
+      const withIndex = () => `${observed()}, index ${index}`;
+      switch (deleteByIdOutcome(bytes, sid)) {
+        case "unreadable":
+          if (failed && isDecodeError && unchanged && index === "kept") return undefined;
+          return { observed: withIndex(), expected: "DecodeError(key), value and index untouched: the header names no saga this version can read" };
+        case "deleted":
+          if (!failed && value === true && after === null && index === "gone") return undefined;
+          return { observed: withIndex(), expected: "true, value and index gone (this saga's value)" };
+        case "not this saga's":
+          if (!failed && value === false && unchanged) return undefined;
+          return { observed: withIndex(), expected: "false, the value left as it was (another saga's)" };
       }
-      const ours = identity.fingerprint.equals(sagaIdFingerprint(sid));
-      if (!failed && (ours ? value === true && after === null : value === false && unchanged)) return undefined;
-      return { observed: observed(), expected: ours ? "true with the value gone (it is this saga's)" : "false with the bytes unchanged (another saga's)" };
     }
     if (!decodable) {
       if (failed && (isDecodeError || isSizeError) && unchanged) return undefined;
@@ -507,7 +548,70 @@ describe("hostile bytes at a saga's value key, through the store (Redis)", () =>
     expectNoViolation(call, (v) => v.kind === "threw");
   });
 
-  it("deleteById: deletes this saga's value, or says it is not this saga's, or DecodeError(key); never another exception", () => {
+  it("deleteById: true with value and index gone for this saga's value, false for another saga's, DecodeError(key) with both untouched for a header this version cannot read", async () => {
+    // Values planted by hand first, one named outcome each, so every kind of header is covered
+    // whatever the fuzz seed drew; then the same rule over the generated cases. The unreadable
+    // headers are this saga's own envelope with one header byte changed: the payload still decodes
+    // and the fingerprint is right, so only the header can make deleteById refuse.
+    const json = writers.find((w) => w.codec === "json" && !w.compressed)!.serializer;
+    const deflated = writers.find((w) => w.codec === "msgpack" && w.compressed)!.serializer;
+    const ownEnvelope = (sid: string, serializer = json) => serializer.encode(SAGA, sagaBusState(sid, { n: 1 }), { sagaId: sid, sagaVersion: 0, schemaVersion: 1 });
+    const withByte = (bytes: Buffer, at: number, value: number) => {
+      const changed = Buffer.from(bytes);
+      changed[at] = value;
+      return changed;
+    };
+    const DELETED = { result: "true", value: "gone", index: "gone" };
+    const NOT_OURS = { result: "false", value: "kept", index: expect.any(String) };
+    const REFUSED = { result: "DecodeError(key)", value: "kept", index: "kept" };
+    const planted: Array<[label: string, bytes: (sid: string) => Buffer, expected: object]> = [
+      ["this saga's json envelope", (sid) => ownEnvelope(sid), DELETED],
+      ["this saga's compressed msgpack envelope", (sid) => ownEnvelope(sid, deflated), DELETED],
+      ["this saga's 0.2.2 seed-shaped JSON", (sid) => Buffer.from(JSON.stringify({ id: sid, correlationId: "x", status: "running", data: {}, version: 0 })), DELETED],
+      ["this saga's 0.2.2 saga-bus JSON", (sid) => Buffer.from(JSON.stringify({ n: 1, metadata: { sagaId: sid, version: 0 } })), DELETED],
+      ["this saga's header with a custom codec id (128)", (sid) => withByte(ownEnvelope(sid), 2, 128), DELETED],
+      ["another saga's envelope", () => ownEnvelope("someone-else"), NOT_OURS],
+      ["another saga's 0.2.2 JSON", () => Buffer.from(JSON.stringify({ id: "someone-else", status: "running", data: {}, version: 0 })), NOT_OURS],
+      ["format 1, codec 1, flags 0x02 (an unknown flag bit)", (sid) => withByte(ownEnvelope(sid), 3, 0x02), REFUSED],
+      ["flags 0x03 (deflate plus an unknown bit)", (sid) => withByte(ownEnvelope(sid), 3, 0x03), REFUSED],
+      ["flags 0x80", (sid) => withByte(ownEnvelope(sid), 3, 0x80), REFUSED],
+      ["format 0", (sid) => withByte(ownEnvelope(sid), 1, 0), REFUSED],
+      ["format 2", (sid) => withByte(ownEnvelope(sid), 1, 2), REFUSED],
+      ["format 255", (sid) => withByte(ownEnvelope(sid), 1, 255), REFUSED],
+      ["codec id 0", (sid) => withByte(ownEnvelope(sid), 2, 0), REFUSED],
+      ["codec id 4", (sid) => withByte(ownEnvelope(sid), 2, 4), REFUSED],
+      ["codec id 127", (sid) => withByte(ownEnvelope(sid), 2, 127), REFUSED],
+      ["a header truncated to 27 bytes", (sid) => ownEnvelope(sid).subarray(0, HEADER_SIZE - 1), REFUSED],
+      ["the magic byte alone", () => Buffer.from([0xfe]), REFUSED],
+    ];
+    const observed: Record<string, unknown> = {};
+    const expected: Record<string, unknown> = {};
+    for (const [i, [label, bytesOf, outcome]] of planted.entries()) {
+      const sid = `del-s-${i}`;
+      const cid = `del-c-${i}`;
+      const valueKey = layout.valueKey(SAGA, cid);
+      const indexKey = layout.indexKey(SAGA, sid);
+      const bytes = bytesOf(sid);
+      expect(deleteByIdOutcome(bytes, sid), `${label}: the test's own rule`).toBe(
+        outcome === DELETED ? "deleted" : outcome === NOT_OURS ? "not this saga's" : "unreadable",
+      );
+      await Promise.all([redis.set(valueKey, bytes), redis.set(indexKey, cid)]);
+      const result = await store.deleteById(SAGA, sid).then(
+        (deleted) => String(deleted),
+        (error: unknown) =>
+          error instanceof DecodeError && error.code === "DECODE_FAILED" && error.key === valueKey ? "DecodeError(key)" : `threw ${describeError(error)}`,
+      );
+      const valueAfter = await redis.getBuffer(valueKey);
+      const indexAfter = await redis.get(indexKey);
+      observed[label] = {
+        result,
+        value: valueAfter === null ? "gone" : valueAfter.equals(bytes) ? "kept" : "changed",
+        index: indexAfter === null ? "gone" : indexAfter === cid ? "kept" : "changed",
+      };
+      expected[label] = outcome;
+      await redis.del(valueKey, indexKey);
+    }
+    expect.soft(observed).toEqual(expected);
     expectNoViolation("deleteById");
   });
 

@@ -33,6 +33,7 @@ import type { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InvalidKeyError, SagaStoreError, type SagaStore } from "../../src/index";
 import { KeyLayout, MAX_ID_BYTES, MAX_SAGA_NAME_LENGTH } from "../../src/keys";
+import { escapedCorrelationId, indexKeyOf, valueKeyOf } from "../support/key-layout";
 import { clusterEngine, memoryEngine, redisEngine, sagaBusState, type EngineUnderTest } from "../support/stores";
 import { recordFigures } from "./figures";
 
@@ -51,15 +52,6 @@ function idAccepted(id: string): boolean {
   return id.length > 0 && Buffer.byteLength(id, "utf8") <= ID_MAX_UTF8_BYTES && !LONE_SURROGATE.test(id);
 }
 
-/** README/src/keys.ts layout: a leading `%` or `idx:` has its first character percent-encoded. */
-function escapedId(correlationId: string): string {
-  if (correlationId.startsWith("%")) return "%25" + correlationId.slice(1);
-  if (correlationId.startsWith("idx:")) return "%69" + correlationId.slice(1);
-  return correlationId;
-}
-
-const expectedValueKey = (prefix: string, name: string, correlationId: string) => `${prefix}saga:${name}:${escapedId(correlationId)}`;
-const expectedIndexKey = (prefix: string, name: string, sagaId: string) => `${prefix}saga:${name}:idx:id:${sagaId}`;
 
 // ---- bystanders and corpus --------------------------------------------------------------
 
@@ -313,8 +305,8 @@ async function expectRefused(h: Handle, baseline: Map<string, string>, { name, c
 /** The full round trip on the saga's own two keys; afterwards the key space is exactly the baseline again. */
 async function expectRoundTrip(h: Handle, baseline: Map<string, string>, { name, cid, sid }: Saga, tag: string): Promise<void> {
   const { store, prefix } = h;
-  const valueKey = expectedValueKey(prefix, name, cid);
-  const indexKey = expectedIndexKey(prefix, name, sid);
+  const valueKey = valueKeyOf(prefix, name, cid);
+  const indexKey = indexKeyOf(prefix, name, sid);
   const layout = new KeyLayout(prefix);
   expect(layout.valueKey(name, cid), "KeyLayout.valueKey differs from the documented layout").toBe(valueKey);
   expect(layout.indexKey(name, sid), "KeyLayout.indexKey differs from the documented layout").toBe(indexKey);
@@ -399,7 +391,7 @@ async function runCase(h: Handle, baseline: Map<string, string>, bystanders: unk
 }
 
 async function cleanUp(h: Handle, baseline: Map<string, string>, saga: Saga): Promise<void> {
-  for (const key of [expectedValueKey(h.prefix, saga.name, saga.cid), expectedIndexKey(h.prefix, saga.name, saga.sid)]) {
+  for (const key of [valueKeyOf(h.prefix, saga.name, saga.cid), indexKeyOf(h.prefix, saga.name, saga.sid)]) {
     if (baseline.has(hex(key))) continue;
     if ((await h.raw(key)) !== null) {
       await h.store.deleteByCorrelationId(saga.name, saga.cid).catch(() => {});
@@ -433,10 +425,10 @@ function idArb(prefix: string) {
   const aimed = BYSTANDERS.flatMap((b) => [
     `idx:id:${b.sid}`,
     `%69dx:id:${b.sid}`,
-    expectedValueKey(prefix, b.name, b.cid),
-    expectedIndexKey(prefix, b.name, b.sid),
+    valueKeyOf(prefix, b.name, b.cid),
+    indexKeyOf(prefix, b.name, b.sid),
     `${b.name}:${b.cid}`,
-    escapedId(b.cid),
+    escapedCorrelationId(b.cid),
     b.cid,
     b.sid,
   ]);

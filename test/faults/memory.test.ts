@@ -20,6 +20,7 @@ import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { RedisOutOfMemoryError, RedisSagaStore, type AnySagaState } from "../../src/index";
+import { indexKeyOf, valueKeyOf } from "../support/key-layout";
 import { addCount, describeError } from "../support/load";
 import { spawnRedisServer } from "../support/redis-server";
 import { sagaBusState, uniquePrefix } from "../support/stores";
@@ -54,8 +55,8 @@ describe(`maxmemory ${MAXMEMORY}, noeviction, reached mid-load`, () => {
     client.on("error", () => {});
     const admin = new Redis(server.url);
     const prefix = uniquePrefix();
-    const valueKey = (correlationId: string) => `${prefix}saga:${SAGA}:${correlationId}`;
-    const indexKey = (sagaId: string) => `${prefix}saga:${SAGA}:idx:id:${sagaId}`;
+    const valueKey = (correlationId: string) => valueKeyOf(prefix, SAGA, correlationId);
+    const indexKey = (sagaId: string) => indexKeyOf(prefix, SAGA, sagaId);
     const store = new RedisSagaStore({ redis: client, keyPrefix: prefix });
     try {
       await store.initialize();

@@ -8,6 +8,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { CODECS } from "../support/envelopes";
 import { FAULTS_FILE, FIGURES_DIR, readFigures } from "./figures";
 
 type Figures = Record<string, any>;
@@ -80,7 +81,7 @@ function memoryRow(f: Figures): Row {
 }
 
 function sizeRow(f: Figures): Row {
-  const codecs = ["json", "superjson", "msgpack"].filter((codec) => f[`roundTrip.${codec}`]);
+  const codecs = CODECS.filter((codec) => f[`roundTrip.${codec}`]);
   const trips = codecs.map((codec) => {
     const t = f[`roundTrip.${codec}`];
     return `${codec}: ${mb(t.payloadBytes)} (stored ${mb(t.storedBytes)}), insert ${t.insertMs} ms, find ${t.findByCorrelationIdMs} ms, update ${t.updateMs} ms`;

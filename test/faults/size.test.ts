@@ -21,6 +21,8 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUILT_IN_CODECS, type BuiltInCodecName } from "../../codecs/index";
 import { DEFAULT_MAX_STATE_BYTES, RedisSagaStore, StateTooLargeError, type AnySagaState } from "../../src/index";
+import { CODECS } from "../support/envelopes";
+import { indexKeyOf, valueKeyOf } from "../support/key-layout";
 import { spawnRedisServer } from "../support/redis-server";
 import { sagaBusState, uniquePrefix } from "../support/stores";
 import { recordFigures } from "./figures";
@@ -28,7 +30,6 @@ import { recordFigures } from "./figures";
 const SAGA = "Big";
 const MB = 1_000_000;
 const SMALL_LIMIT = 64 * 1024;
-const CODECS: BuiltInCodecName[] = ["json", "superjson", "msgpack"];
 
 /** A state whose JSON is about `bytes` long: 1 000-character hex strings (random, so compression cannot hide the size entirely). */
 function stateOfSize(sagaId: string, bytes: number): AnySagaState {
@@ -61,8 +62,8 @@ async function openStore(codec: BuiltInCodecName, extra: { maxStateBytes?: numbe
   await store.initialize();
   return {
     store,
-    valueKey: (correlationId: string) => `${prefix}saga:${SAGA}:${correlationId}`,
-    indexKey: (sagaId: string) => `${prefix}saga:${SAGA}:idx:id:${sagaId}`,
+    valueKey: (correlationId: string) => valueKeyOf(prefix, SAGA, correlationId),
+    indexKey: (sagaId: string) => indexKeyOf(prefix, SAGA, sagaId),
   };
 }
 

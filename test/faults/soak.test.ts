@@ -40,8 +40,8 @@
 import type { Cluster, Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConcurrencyError, SagaAlreadyExistsError, SagaNotFoundError, SagaStoreError, type SagaStore } from "../../src/index";
-import { KeyLayout } from "../../src/keys";
 import { forcedGc } from "../support/heap";
+import { indexKeyOf, valueKeyOf } from "../support/key-layout";
 import { addCount, sleep } from "../support/load";
 import { clusterEngine, redisEngine, sagaBusState, type EngineUnderTest } from "../support/stores";
 import { recordFigures } from "./figures";
@@ -90,7 +90,7 @@ async function heapUsed(): Promise<number> {
 function fillCorrelationCache(store: SagaStore, prefix: string): number | undefined {
   const cache = (store as unknown as { correlationIds?: { capacity?: unknown; entries?: unknown; set(key: string, value: string): void } }).correlationIds;
   if (!cache || typeof cache.capacity !== "number" || !(cache.entries instanceof Map)) return undefined;
-  for (let i = cache.entries.size; i < cache.capacity; i++) cache.set(`${prefix}saga:${SAGA}:idx:id:warm-s-${i}-0-0`, `warm-${i}-0-0`);
+  for (let i = cache.entries.size; i < cache.capacity; i++) cache.set(indexKeyOf(prefix, SAGA, `warm-s-${i}-0-0`), `warm-${i}-0-0`);
   return cache.entries.size;
 }
 function correlationCacheSize(store: SagaStore): number | undefined {
@@ -158,7 +158,7 @@ async function soak(engine: EngineUnderTest): Promise<Record<string, unknown>> {
   const { store, prefix, redis, cluster } = await engine.open({ ...STORE_OPTIONS, completedTtlSeconds: TTL_MS / 1000 });
   const { store: ttlStore } = await engine.open({ ...STORE_OPTIONS, keyPrefix: prefix, defaultTtlSeconds: TTL_MS / 1000 });
   const raw = rawOf(redis, cluster);
-  const layout = new KeyLayout(prefix);
+  const layout = { valueKey: (sagaName: string, cid: string) => valueKeyOf(prefix, sagaName, cid), indexKey: (sagaName: string, sid: string) => indexKeyOf(prefix, sagaName, sid) };
 
   const ops: Record<string, number> = {};
   const expectedErrors: Record<string, number> = {};

@@ -58,16 +58,16 @@ interface MemoryEntry {
  * fails loudly rather than planting nowhere if the names have moved.
  */
 export function memoryRaw(store: SagaStore): RawKeys {
-  const backend = (store as any).memory as MemoryEngine | undefined;
-  const entries = (backend as any)?.entries as Map<string, MemoryEntry> | undefined;
-  if (!backend || !(entries instanceof Map) || typeof backend.peek !== "function") {
+  const embedded = (store as any).memory as MemoryEngine | undefined;
+  const entries = (embedded as any)?.entries as Map<string, MemoryEntry> | undefined;
+  if (!embedded || !(entries instanceof Map) || typeof embedded.peek !== "function") {
     throw new Error("memoryRaw: InMemorySagaStore's engine (store.memory.entries) has moved; re-point test/support/conformance.ts");
   }
   // An entry past its expiry counts as gone, as every engine read treats it; peek() drops it.
-  const live = (key: string): MemoryEntry | undefined => (backend.peek(key) === undefined ? undefined : entries.get(key));
+  const live = (key: string): MemoryEntry | undefined => (embedded.peek(key) === undefined ? undefined : entries.get(key));
   return {
     async plant(key, bytes) {
-      backend.plant(key, bytes);
+      embedded.plant(key, bytes);
     },
     async get(key) {
       const entry = live(key);

@@ -1,16 +1,21 @@
 /**
  * Test-side envelope building, for the tests that hand the serializer or the
  * store bytes of their own making (test/decode-fuzz.test.ts,
- * test/faults/hostile-bytes.test.ts), and a value type the codec tests encode.
+ * test/faults/hostile-bytes.test.ts), the built-in codec names and ids every
+ * per-codec test iterates over, and a value type the codec tests encode.
  * test/golden.test.ts restates the envelope layout on its own on purpose and
  * takes only `Money` from here.
  */
 import { HEADER_SIZE } from "../../codecs/envelope";
 import { EnvelopeSerializer } from "../../codecs/serializer";
 
+/** The built-in codecs, for tests that run once per codec. */
 export const CODECS = ["json", "superjson", "msgpack"] as const;
+export type CodecName = (typeof CODECS)[number];
+/** The id each built-in codec writes at envelope byte 2, as the README's codec table lists them. */
+export const CODEC_IDS: Readonly<Record<CodecName, number>> = { json: 1, superjson: 2, msgpack: 3 };
 /** The built-in codecs' ids (json 1, superjson 2, msgpack 3). */
-export const KNOWN_CODEC_IDS = new Set([1, 2, 3]);
+export const KNOWN_CODEC_IDS = new Set(Object.values(CODEC_IDS));
 
 /** A writer per codec, uncompressed and always-compressing. */
 export function envelopeWriters(options: { maxStateBytes?: number } = {}) {
