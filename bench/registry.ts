@@ -9,7 +9,10 @@
 import { randomUUID } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
 import { z } from "zod";
-import { RedisSagaStore, createSagaRegistry, defineSaga, type SagaRegistry } from "../src/index";
+import type { RedisSagaStore as Store, SagaRegistry } from "../src/index";
+import { storePackage } from "./package-under-test";
+
+const { RedisSagaStore, createSagaRegistry, defineSaga } = storePackage;
 import { measureCell, type CellPlan } from "./measure";
 import { SAGA_NAME, orderState, withIds, type OrderState } from "./order-state";
 
@@ -100,7 +103,7 @@ export async function benchRegistry(redis: Redis | Cluster, runPrefix: string, p
   return rows;
 }
 
-async function seedWriters(store: RedisSagaStore<any>, template: OrderState, prefix: string, count: number): Promise<OrderState[]> {
+async function seedWriters(store: Store<any>, template: OrderState, prefix: string, count: number): Promise<OrderState[]> {
   return Promise.all(
     Array.from({ length: count }, async (_, w) => {
       const id = `${prefix}-${w}`;

@@ -12,7 +12,7 @@ import { randomUUID } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { Cluster, Redis } from "ioredis";
 import { EnvelopeSerializer } from "../codecs/serializer";
-import { RedisSagaStore } from "../src/index";
+import { storePackage } from "./package-under-test";
 import { startTestCluster } from "../test/support/redis-cluster";
 import { spawnRedisServer } from "../test/support/redis-server";
 import type { Contender } from "./contenders/contender";
@@ -22,6 +22,8 @@ import { indexesNeeded, measureSides, type CellPlan, type Op, type SideResult } 
 import { REGISTRY_ADDED_US_TARGET, benchRegistry, type RegistryRow } from "./registry";
 import { SAGA_NAME, orderState, withIds, type OrderState } from "./order-state";
 import { benchScale, type ScalePlan, type ScaleRow } from "./scale";
+
+const { RedisSagaStore } = storePackage;
 
 const CODECS = ["json", "superjson", "msgpack"] as const;
 type CodecName = (typeof CODECS)[number];

@@ -15,9 +15,12 @@
 import { randomUUID } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
 import { EnvelopeSerializer } from "../codecs/serializer";
-import { RedisSagaStore, type BuiltInCodecName } from "../src/index";
+import type { BuiltInCodecName, RedisSagaStore as Store } from "../src/index";
+import { storePackage } from "./package-under-test";
 import { drive, indexesNeeded, measureSides, type CellPlan, type SideResult } from "./measure";
 import { SAGA_NAME, orderState, withIds, type OrderState } from "./order-state";
+
+const { RedisSagaStore } = storePackage;
 
 export interface ScaleRow {
   op: "insert" | "first findByCorrelationId";
@@ -75,9 +78,9 @@ export async function benchScale(
 
   const store = new RedisSagaStore({ redis, keyPrefix: prefix, codec });
   await store.initialize();
-  let beside: RedisSagaStore | undefined;
+  let beside: Store | undefined;
   /** Sides: the store, raw, and (after the fill) the store opened beside it. */
-  const measure = async (phase: "fresh" | "after", other?: RedisSagaStore) => {
+  const measure = async (phase: "fresh" | "after", other?: Store) => {
     const stores = other ? [store, other] : [store];
     const states = stores.map((_, s) => Array.from({ length: perSide }, (_, i) => withIds(template, randomUUID(), `ord-${phase}-${s}-insert-${i}`)));
     const insert = await measureSides(cell, [
