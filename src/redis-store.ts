@@ -80,8 +80,7 @@ export class RedisSagaStore<Types = any> extends SagaStore<Types> {
 /**
  * A client the store creates, with defaults that keep to the store's bounds
  * (the options given win): connecting gives up within the start bound, and
- * commands time out at the operation bound, and the commands of one tick go
- * out in one write (auto-pipelining). While disconnected it queues
+ * commands time out at the operation bound. While disconnected it queues
  * nothing (enableOfflineQueue false): a call fails at once and the store's
  * own retries wait out the reconnection, and a queued command can never
  * outlive close(). Its connection errors reach callers as typed errors on
@@ -95,9 +94,6 @@ function ownClient(connection: RedisOptions, bounds: { startTimeoutMs?: number; 
     // ioredis then ends each command in time itself, and the store needs no timer of its own per command.
     ...(operationTimeoutMs > 0 ? { commandTimeout: operationTimeoutMs } : {}),
     enableOfflineQueue: false,
-    // Commands issued in the same tick share one socket write: on a busy store each TCP write costs Node more CPU
-    // than the command itself (see the README's Performance section).
-    enableAutoPipelining: true,
     // ioredis waits this long for a socket that never connected to close before destroying it, holding the process meanwhile.
     disconnectTimeout: 200,
     ...connection,
