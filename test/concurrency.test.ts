@@ -13,14 +13,14 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import { ConcurrencyError, RedisSagaStore, SagaAlreadyExistsError, type AnySagaState, type SagaStore } from "../src/index";
 import { reporter } from "./support/report";
 import { indexKeyOf } from "./support/key-layout";
-import { memoryEngine, redisEngine, sagaBusState, uniquePrefix, type EngineUnderTest } from "./support/stores";
+import { memoryEngine, redisEngine, sagaBusState, uniquePrefix, type StoreHarness } from "./support/stores";
 
 const SAGA = "Counter";
 const CALLERS = 16;
 const INCREMENTS = 100;
 const PAIRS = 50;
 
-const engines: EngineUnderTest[] = [redisEngine(), memoryEngine()];
+const engines: StoreHarness[] = [redisEngine(), memoryEngine()];
 afterAll(async () => {
   await Promise.all(engines.map((engine) => engine.closeAll()));
 });
@@ -39,7 +39,7 @@ const counterOf = (state: AnySagaState | null): number => {
  * two connections (same key prefix), pair by pair swapping which connection
  * fires first, so either side can win; one connection would always order them.
  */
-async function openPairStores(engine: EngineUnderTest) {
+async function openPairStores(engine: StoreHarness) {
   const opened = await engine.open();
   const other = opened.redis ? (await engine.open({ keyPrefix: opened.prefix })).store : opened.store;
   const sides = (i: number): SagaStore[] => (i % 2 === 0 ? [opened.store, other] : [other, opened.store]);

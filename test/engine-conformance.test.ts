@@ -28,7 +28,7 @@ import { SagaStoreError, type SagaStore } from "../src/index";
 import { KeyLayout } from "../src/keys";
 import { inPool, memoryRaw, redisRaw, type RawKeys, type TtlSign } from "./support/conformance";
 import { envelopeHeader } from "./support/envelopes";
-import { clusterEngine, memoryEngine, redisEngine, sagaBusState, uniquePrefix, type EngineUnderTest } from "./support/stores";
+import { clusterEngine, memoryEngine, redisEngine, sagaBusState, uniquePrefix, type StoreHarness } from "./support/stores";
 
 const SAGA = "Conformance";
 const ENGINE_NAMES = ["memory", "redis", "cluster"] as const;
@@ -430,7 +430,7 @@ function expected(c: Case, op: Op): Outcome {
 const observed = new Map<string, Partial<Record<EngineName, Outcome>>>();
 const slot = (c: Case, op: Op) => `${c.name} × ${op}`;
 
-const engines: Record<EngineName, EngineUnderTest> = { memory: memoryEngine(), redis: redisEngine(), cluster: clusterEngine() };
+const engines: Record<EngineName, StoreHarness> = { memory: memoryEngine(), redis: redisEngine(), cluster: clusterEngine() };
 const cleanups: Array<() => Promise<void>> = [];
 
 async function runEngine(name: EngineName, prefix: string): Promise<void> {

@@ -34,7 +34,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InvalidKeyError, SagaStoreError, type SagaStore } from "../../src/index";
 import { KeyLayout, MAX_ID_BYTES, MAX_SAGA_NAME_LENGTH } from "../../src/keys";
 import { escapedCorrelationId, indexKeyOf, valueKeyOf } from "../support/key-layout";
-import { clusterEngine, memoryEngine, redisEngine, sagaBusState, type EngineUnderTest } from "../support/stores";
+import { clusterEngine, memoryEngine, redisEngine, sagaBusState, type StoreHarness } from "../support/stores";
 import { recordFigures } from "./figures";
 
 // ---- the documented rules, restated without src/keys.ts ------------------------------
@@ -189,7 +189,7 @@ interface Handle {
 
 const hex = (text: string) => Buffer.from(text, "utf8").toString("hex");
 
-async function openHandle(engine: EngineUnderTest): Promise<Handle> {
+async function openHandle(engine: StoreHarness): Promise<Handle> {
   const { store, prefix, redis, cluster } = await engine.open();
   if (engine.name === "memory") {
     // White-box: the embedded engine keeps its keys in a private Map; reading it is the memory engine's "raw GET".
@@ -484,7 +484,7 @@ describe("the key rules this file assumes", () => {
   });
 });
 
-const ENGINES: Array<() => EngineUnderTest> = [memoryEngine, redisEngine, clusterEngine];
+const ENGINES: Array<() => StoreHarness> = [memoryEngine, redisEngine, clusterEngine];
 
 describe.each(ENGINES.map((make) => [make().name, make] as const))("hostile keys on %s", (engineName, make) => {
   const engine = make();

@@ -43,7 +43,7 @@ import { ConcurrencyError, SagaAlreadyExistsError, SagaNotFoundError, SagaStoreE
 import { forcedGc } from "../support/heap";
 import { indexKeyOf, valueKeyOf } from "../support/key-layout";
 import { addCount, sleep } from "../support/load";
-import { clusterEngine, redisEngine, sagaBusState, type EngineUnderTest } from "../support/stores";
+import { clusterEngine, redisEngine, sagaBusState, type StoreHarness } from "../support/stores";
 import { recordFigures } from "./figures";
 
 const SOAK_SECONDS = Number(process.env.SOAK_SECONDS ?? 15);
@@ -154,7 +154,7 @@ function rawOf(redis: Redis | undefined, cluster: Cluster | undefined): Raw {
   };
 }
 
-async function soak(engine: EngineUnderTest): Promise<Record<string, unknown>> {
+async function soak(engine: StoreHarness): Promise<Record<string, unknown>> {
   const { store, prefix, redis, cluster } = await engine.open({ ...STORE_OPTIONS, completedTtlSeconds: TTL_MS / 1000 });
   const { store: ttlStore } = await engine.open({ ...STORE_OPTIONS, keyPrefix: prefix, defaultTtlSeconds: TTL_MS / 1000 });
   const raw = rawOf(redis, cluster);

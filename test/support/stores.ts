@@ -3,8 +3,12 @@ import { Cluster, Redis } from "ioredis";
 import { inject } from "vitest";
 import { InMemorySagaStore, RedisSagaStore, type SagaStore, type SagaStoreOptions } from "../../src/index";
 
-/** One isolated store per call: a fresh key prefix, so tests never see each other's keys. */
-export interface EngineUnderTest {
+/**
+ * Stores opened on one engine (memory, redis, cluster), for store-level tests;
+ * test/support/engines.ts opens the engines themselves. One isolated store per
+ * call: a fresh key prefix, so tests never see each other's keys.
+ */
+export interface StoreHarness {
   name: string;
   open(options?: SagaStoreOptions): Promise<{ store: SagaStore; prefix: string; redis?: Redis; cluster?: Cluster }>;
   closeAll(): Promise<void>;
@@ -14,7 +18,7 @@ export function uniquePrefix(): string {
   return `t-${randomUUID().slice(0, 8)}:`;
 }
 
-export function memoryEngine(): EngineUnderTest {
+export function memoryEngine(): StoreHarness {
   return {
     name: "memory",
     async open(options = {}) {
@@ -27,7 +31,7 @@ export function memoryEngine(): EngineUnderTest {
   };
 }
 
-export function redisEngine(): EngineUnderTest {
+export function redisEngine(): StoreHarness {
   const clients: Redis[] = [];
   return {
     name: "redis",
@@ -51,7 +55,7 @@ export function redisEngine(): EngineUnderTest {
  * options) with a default-style prefix: no hash tag, so keys spread over
  * every master.
  */
-export function clusterEngine(): EngineUnderTest {
+export function clusterEngine(): StoreHarness {
   const clients: Cluster[] = [];
   return {
     name: "cluster",
