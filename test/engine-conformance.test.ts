@@ -129,6 +129,21 @@ const CASES: Case[] = [
   planted("format-0", "unreadable", ({ sid }) => oddHeader(0, 1, 0, sid)),
   ...[0, 4, 127].map((codec) => planted(`codec-${codec}`, "unreadable", ({ sid }) => oddHeader(1, codec, 0, sid))),
   planted("truncated-10", "unreadable", ({ sid }) => envelopeOf(sid, VERSION).subarray(0, 10)),
+  // This saga's 0.2.2 value but for one spelling Redis's cjson reads and JSON.parse refuses: no reader may take it for JSON.
+  ...(
+    [
+      ["leading-zero", "01"],
+      ["hex", "0x1F"],
+      ["plus", "+1"],
+      ["trailing-dot", "1."],
+      ["nan", "NaN"],
+      ["control-char", '"a\u0001"'],
+    ] as const
+  ).map(([name, spelling]) =>
+    planted(`legacy-lenient-${name}`, "unreadable", ({ sid }) =>
+      Buffer.from(legacyValue({ sagaId: sid, version: VERSION }).toString("utf8").replace('"orderId":"o-1"', `"orderId":"o-1","n":${spelling}`), "utf8"),
+    ),
+  ),
   // Neither metadata.sagaId nor id, and a version that is not a number: JSON any reader parses, naming no saga.
   planted("legacy-no-saga-id", "legacy-no-id", () => legacyValue({ version: String(VERSION) })),
   planted("other-saga", "other-saga", ({ otherId }) => envelopeOf(otherId, OTHER_VERSION)),

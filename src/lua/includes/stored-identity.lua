@@ -28,9 +28,48 @@ local function readableHeader(head)
   return codec ~= 0 and (codec <= HIGHEST_BUILT_IN_CODEC_ID or codec >= FIRST_CUSTOM_CODEC_ID)
 end
 
+-- A number token as JSON (and so JSON.parse) spells it: -?(0|[1-9]digits)(.digits)?([eE][+-]?digits)?
+local function jsonNumber(token)
+  local at = 1
+  if string.sub(token, 1, 1) == "-" then at = 2 end
+  local whole = string.match(token, "^%d+", at)
+  if not whole or (#whole > 1 and string.sub(whole, 1, 1) == "0") then return false end
+  at = at + #whole
+  local fraction = string.match(token, "^%.%d+", at)
+  if fraction then at = at + #fraction end
+  local exponent = string.match(token, "^[eE][-+]?%d+", at)
+  if exponent then at = at + #exponent end
+  return at == #token + 1
+end
+
+-- Redis's cjson reads text JSON.parse refuses: numbers such as 01, 0x1F, +1, 1., NaN, and raw control characters
+-- in strings. Text the TypeScript side cannot read is no 0.2.2 value to it, so it must not be one here either.
+local function strictJson(text)
+  local at, length = 1, #text
+  while at <= length do
+    local quote = string.find(text, '"', at, true)
+    for token in string.gmatch(string.sub(text, at, (quote or length + 1) - 1), "[%w%.%+%-]+") do
+      if token ~= "true" and token ~= "false" and token ~= "null" and not jsonNumber(token) then return false end
+    end
+    if not quote then return true end
+    at = quote + 1
+    while true do
+      local stop = string.find(text, '[%z\1-\31"\\]', at)
+      if not stop then return false end
+      local byte = string.byte(text, stop)
+      if byte < 32 then return false end
+      if byte == 34 then at = stop + 1 break end
+      at = stop + 2
+    end
+  end
+  return true
+end
+
 -- A 0.2.2 JSON value's saga id and version: from metadata when metadata.sagaId is a string, else the top-level
--- id and version; a version that is not a number counts as 0. nil without a string id.
+-- id and version; a version that is not a number counts as 0. nil without a string id, or for text that is not
+-- strict JSON.
 local function legacyIdentity(text)
+  if not strictJson(text) then return nil end
   local ok, doc = pcall(cjson.decode, text)
   if not ok or type(doc) ~= "table" then return nil end
   local source = doc
