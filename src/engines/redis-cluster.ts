@@ -2,7 +2,7 @@ import { DeleteStatus, WriteStatus, type InsertRequest, type WriteRequest, type 
 import { escapeCorrelationId } from "../../codecs/correlation-id-escape";
 import { OFFSET } from "../../codecs/envelope";
 import { identityOf } from "../../codecs/stored-identity";
-import { SagaAlreadyExistsError, WriteOutcomeUnknownError } from "../errors";
+import { RedisUnavailableError, SagaAlreadyExistsError, WriteOutcomeUnknownError } from "../errors";
 import { RedisEngine } from "./redis";
 
 /** Stale index holders an insert replaces before it gives up (each a saga deleted, or an id reused, meanwhile). */
@@ -39,7 +39,13 @@ export class ClusterRedisEngine extends RedisEngine {
     const result = await this.runWrite([valueKey], [envelope, ttlMs, "update"]);
     const written = result.status === WriteStatus.Written || result.status === WriteStatus.AlreadyWritten;
     // As write.lua does on one node: only when an expiry is involved, the value's new one or one it just lost.
-    if (written && (ttlMs > 0 || result.previousTtlMs > 0)) await this.runScript(this.scripts.refreshIndex, [indexKey], [correlationId, ttlMs]);
+    if (written && (ttlMs > 0 || result.previousTtlMs > 0)) {
+      await this.runScript(this.scripts.refreshIndex, [indexKey], [correlationId, ttlMs]).catch((error: unknown) => {
+        // A transient failure is the store's to retry: the value write recognises its own token, then this runs again.
+        // Any other is not reported: the value is written, which is what the caller asked, and the next write refreshes the index.
+        if (error instanceof RedisUnavailableError) throw error;
+      });
+    }
     return result;
   }
 
