@@ -78,6 +78,22 @@ export interface InsertRequest extends WriteRequest {
   valueKeyPrefix: string;
 }
 
+/** deleteById: the value at `valueKey` if it carries `fingerprint` (codecs/envelope.ts sagaIdFingerprint), and its index. */
+export interface DeleteRequest {
+  valueKey: string;
+  fingerprint: Buffer;
+  indexKey: string;
+  /** The correlation id the index was read pointing at. */
+  correlationId: string;
+}
+
+/** deleteByCorrelationId: whatever `valueKey` holds, and the index `indexKeyOf(value)` names (undefined: none). */
+export interface TakeRequest {
+  valueKey: string;
+  correlationId: string;
+  indexKeyOf(value: Buffer): string | undefined;
+}
+
 export const DeleteStatus = { Deleted: 1, Missing: 0, OtherSaga: -4, Unreadable: -5 } as const;
 export type DeleteStatus = (typeof DeleteStatus)[keyof typeof DeleteStatus];
 
@@ -111,17 +127,15 @@ export interface SagaEngine {
    */
   update(request: WriteRequest): Promise<WriteResult>;
   /**
-   * deleteById: delete the value only when it carries `fingerprint`
-   * (codecs/envelope.ts sagaIdFingerprint), then, unless Unreadable, drop the
-   * index if it still points at `correlationId`.
+   * deleteById: delete the value only when it carries the fingerprint, then,
+   * unless Unreadable, drop the index if it still points at `correlationId`.
    */
-  deleteOwned(request: { valueKey: string; fingerprint: Buffer; indexKey: string; correlationId: string }): Promise<DeleteStatus>;
+  deleteOwned(request: DeleteRequest): Promise<DeleteStatus>;
   /**
    * deleteByCorrelationId: remove the value and return it, whatever it holds;
-   * then drop the index `indexKeyOf(value)` names (undefined: none) if it
-   * still points at `correlationId`.
+   * then drop the index it names if that still points at `correlationId`.
    */
-  take(request: { valueKey: string; correlationId: string; indexKeyOf(value: Buffer): string | undefined }): Promise<Buffer | null>;
+  take(request: TakeRequest): Promise<Buffer | null>;
   /** Every key starting with `prefix`, in batches, across all primaries of a Cluster (SCAN semantics: a key may repeat). */
   scanPrefix(prefix: string): AsyncIterable<string[]>;
 }

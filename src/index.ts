@@ -20,7 +20,7 @@ export type { SagaCodec } from "../codecs/codec";
 export { jsonCodec, superjsonCodec, msgpackCodec, type BuiltInCodecName } from "../codecs/index";
 export { DEFAULT_COMPRESS_ABOVE_BYTES, DEFAULT_MAX_STATE_BYTES } from "../codecs/serializer";
 export { ENVELOPE_FORMAT_VERSION, HEADER_SIZE as ENVELOPE_HEADER_SIZE } from "../codecs/envelope";
-export { WriteStatus, DeleteStatus, type SagaEngine, type WriteRequest, type InsertRequest, type WriteResult } from "./engine";
+export { WriteStatus, DeleteStatus, type SagaEngine, type WriteRequest, type InsertRequest, type DeleteRequest, type TakeRequest, type WriteResult } from "./engine";
 export { MemoryEngine } from "./engines/memory";
 export { identityOf, type StoredIdentity } from "../codecs/stored-identity";
 export { sagaIdFingerprint } from "../codecs/envelope";

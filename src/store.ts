@@ -273,17 +273,17 @@ export class SagaStore<Types = any> {
     this.schemas.checkSaga(sagaName);
     const valueKey = this.keys.valueKey(sagaName, correlationId);
     // The caller asked for this value to go, readable or not; an unreadable one cannot name its index, which findById ignores anyway.
+    let indexKey: string | undefined;
     const indexKeyOf = (bytes: Buffer) => {
       try {
-        return this.keys.storedIndexKey(sagaName, readSagaId(this.serializer.decode(valueKey, bytes).state));
+        indexKey = this.keys.storedIndexKey(sagaName, readSagaId(this.serializer.decode(valueKey, bytes).state));
       } catch (error) {
-        if (error instanceof DecodeError) return undefined;
-        throw error;
+        if (!(error instanceof DecodeError)) throw error;
       }
+      return indexKey;
     };
     const taken = await this.caller.call((engine) => engine.take({ valueKey, correlationId, indexKeyOf }));
     if (!taken) return false;
-    const indexKey = indexKeyOf(taken);
     if (indexKey) this.correlationIds.delete(indexKey);
     return true;
   }

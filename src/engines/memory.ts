@@ -1,4 +1,4 @@
-import { DeleteStatus, WriteStatus, type InsertRequest, type SagaEngine, type WriteRequest, type WriteResult } from "../engine";
+import { DeleteStatus, WriteStatus, type DeleteRequest, type InsertRequest, type SagaEngine, type TakeRequest, type WriteRequest, type WriteResult } from "../engine";
 import { escapeCorrelationId } from "../../codecs/correlation-id-escape";
 import { identityOf } from "../../codecs/stored-identity";
 import { OFFSET, isPlainRequest, storedBytesOf } from "../../codecs/envelope";
@@ -56,7 +56,7 @@ export class MemoryEngine implements SagaEngine {
     return outcome;
   }
 
-  async deleteOwned({ valueKey, fingerprint, indexKey, correlationId }: { valueKey: string; fingerprint: Buffer; indexKey: string; correlationId: string }): Promise<DeleteStatus> {
+  async deleteOwned({ valueKey, fingerprint, indexKey, correlationId }: DeleteRequest): Promise<DeleteStatus> {
     const entry = this.live(valueKey);
     let status: DeleteStatus = DeleteStatus.Missing;
     if (entry) {
@@ -72,7 +72,7 @@ export class MemoryEngine implements SagaEngine {
     return status;
   }
 
-  async take({ valueKey, correlationId, indexKeyOf }: { valueKey: string; correlationId: string; indexKeyOf(value: Buffer): string | undefined }): Promise<Buffer | null> {
+  async take({ valueKey, correlationId, indexKeyOf }: TakeRequest): Promise<Buffer | null> {
     const entry = this.live(valueKey);
     if (!entry) return null;
     this.entries.delete(valueKey);

@@ -1,4 +1,4 @@
-import type { DeleteStatus, InsertRequest, WriteRequest, WriteResult } from "../engine";
+import type { DeleteRequest, DeleteStatus, InsertRequest, WriteRequest, WriteResult } from "../engine";
 import { RedisEngine } from "./redis";
 
 /**
@@ -14,7 +14,7 @@ export class StandaloneRedisEngine extends RedisEngine {
     return this.runWrite([valueKey, indexKey], [envelope, ttlMs, "update", correlationId]);
   }
 
-  async deleteOwned({ valueKey, fingerprint, indexKey, correlationId }: { valueKey: string; fingerprint: Buffer; indexKey: string; correlationId: string }): Promise<DeleteStatus> {
+  async deleteOwned({ valueKey, fingerprint, indexKey, correlationId }: DeleteRequest): Promise<DeleteStatus> {
     return (await this.runScript(this.scripts.deleteOwned, [valueKey, indexKey], [fingerprint, correlationId])) as DeleteStatus;
   }
 }

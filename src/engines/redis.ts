@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from "ioredis";
-import type { WriteStatus, DeleteStatus, InsertRequest, SagaEngine, WriteRequest, WriteResult } from "../engine";
+import type { DeleteRequest, DeleteStatus, InsertRequest, SagaEngine, TakeRequest, WriteRequest, WriteResult, WriteStatus } from "../engine";
 import { EvictionPolicyError, ReplicationTimeoutError, SagaStoreError } from "../errors";
 import { beforeDeadline } from "../deadline";
 import { LuaScript } from "../lua-script";
@@ -130,9 +130,9 @@ export abstract class RedisEngine implements SagaEngine {
 
   abstract insert(request: InsertRequest): Promise<WriteResult>;
   abstract update(request: WriteRequest): Promise<WriteResult>;
-  abstract deleteOwned(request: { valueKey: string; fingerprint: Buffer; indexKey: string; correlationId: string }): Promise<DeleteStatus>;
+  abstract deleteOwned(request: DeleteRequest): Promise<DeleteStatus>;
 
-  async take({ valueKey, correlationId, indexKeyOf }: { valueKey: string; correlationId: string; indexKeyOf(value: Buffer): string | undefined }): Promise<Buffer | null> {
+  async take({ valueKey, correlationId, indexKeyOf }: TakeRequest): Promise<Buffer | null> {
     const value = (await this.send("GETDEL", valueKey, "getdelBuffer", [valueKey])) as Buffer | null;
     const indexKey = value && indexKeyOf(value);
     if (indexKey) await this.dropIndex(indexKey, correlationId);
