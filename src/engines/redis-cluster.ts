@@ -1,8 +1,8 @@
-import { DeleteStatus, WriteStatus, type InsertRequest, type WriteRequest, type WriteResult } from "../engine";
+import { DeleteStatus, WriteStatus, type DeleteRequest, type InsertRequest, type WriteRequest, type WriteResult } from "../engine";
 import { escapeCorrelationId } from "../../codecs/correlation-id-escape";
 import { OFFSET } from "../../codecs/envelope";
 import { identityOf } from "../../codecs/stored-identity";
-import { RedisUnavailableError, SagaAlreadyExistsError, WriteOutcomeUnknownError } from "../errors";
+import { DecodeError, RedisUnavailableError, SagaAlreadyExistsError, WriteOutcomeUnknownError } from "../errors";
 import { RedisEngine } from "./redis";
 
 /** Stale index holders an insert replaces before it gives up (each a saga deleted, or an id reused, meanwhile). */
@@ -30,7 +30,11 @@ export class ClusterRedisEngine extends RedisEngine {
       throw error;
     }
     if (holder === undefined) return result;
-    await this.retract(request, new SagaAlreadyExistsError(request.sagaName, request.correlationId, request.sagaId, holder.correlationId));
+    const blocking =
+      holder.status === WriteStatus.Unreadable
+        ? new DecodeError(request.valueKeyPrefix + escapeCorrelationId(holder.correlationId), "unreadable value behind the saga id's index; not inserted")
+        : new SagaAlreadyExistsError(request.sagaName, request.correlationId, request.sagaId, holder.correlationId);
+    await this.retract(request, blocking);
     return { status: holder.status, storedVersion: 0, storedSchemaVersion: 0, previousTtlMs: -2, existingCorrelationId: holder.correlationId };
   }
 
@@ -49,7 +53,7 @@ export class ClusterRedisEngine extends RedisEngine {
     return result;
   }
 
-  async deleteOwned({ valueKey, fingerprint, indexKey, correlationId }: { valueKey: string; fingerprint: Buffer; indexKey: string; correlationId: string }): Promise<DeleteStatus> {
+  async deleteOwned({ valueKey, fingerprint, indexKey, correlationId }: DeleteRequest): Promise<DeleteStatus> {
     const status = (await this.runScript(this.scripts.deleteOwned, [valueKey], [fingerprint])) as DeleteStatus;
     if (status !== DeleteStatus.Unreadable) await this.dropIndex(indexKey, correlationId);
     return status;
