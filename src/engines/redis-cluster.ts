@@ -5,6 +5,17 @@ import { identityOf } from "../../codecs/stored-identity";
 import { DecodeError, RedisUnavailableError, SagaAlreadyExistsError, WriteOutcomeUnknownError } from "../errors";
 import { RedisEngine } from "./redis";
 
+/** write.lua's reply in "update-keeping-expiry" mode when the index must lose its expiry first. */
+const INDEX_FIRST = -7;
+/** extend-index.lua's reply when the index lives longer than the value will. */
+const INDEX_OUTLIVES = 2;
+/**
+ * What an extended index is given beyond its value's TTL: the value is
+ * written after the index, a round trip later (longer when a command waits
+ * in a client's queue), and must not outlive it.
+ */
+const INDEX_EXPIRY_MARGIN_MS = 10_000;
+
 /** Stale index holders an insert replaces before it gives up (each a saga deleted, or an id reused, meanwhile). */
 const MAX_STALE_HOLDERS = 3;
 
@@ -12,10 +23,11 @@ const MAX_STALE_HOLDERS = 3;
  * A Redis Cluster: a saga's value and its index hash to different slots, so
  * every command touches one key and the engine keeps the two in step itself.
  * An insert writes the value, then claims the index, and takes the value
- * back when the claim fails; an update refreshes the index's expiry after
- * the value is written. Between the two steps another client can see the
- * value without its index (findById misses it for that moment), never an
- * index leading to a value that is not the saga's.
+ * back when the claim fails; an update lengthens the index's life before it
+ * writes the value (see update). Between the steps of an insert another
+ * client can see the value without its index (findById misses it for that
+ * moment), never an index leading to a value that is not the saga's, and an
+ * index never expires before its value.
  */
 export class ClusterRedisEngine extends RedisEngine {
   async insert(request: InsertRequest): Promise<WriteResult> {
@@ -38,19 +50,40 @@ export class ClusterRedisEngine extends RedisEngine {
     return { status: holder.status, storedVersion: 0, storedSchemaVersion: 0, previousTtlMs: -2, existingCorrelationId: holder.correlationId };
   }
 
+  /**
+   * The index must never expire before its value, and the two live on
+   * different nodes: whatever could lengthen the value's life is done to the
+   * index first (extend-index.lua), so a failure there leaves the value
+   * untouched and is reported as what it is. Shortening the index to the
+   * value's expiry comes after the write and may fail: the index then
+   * outlives its value, which is harmless (a read checks the value an index
+   * leads to) until it expires.
+   */
   async update(request: WriteRequest): Promise<WriteResult> {
     const { valueKey, envelope, ttlMs, indexKey, correlationId } = request;
+    if (ttlMs === 0) {
+      // Most updates of a saga without expiry need no index step; the write says when one is needed.
+      const result = await this.runWrite([valueKey], [envelope, 0, "update-keeping-expiry"]);
+      if ((result.status as number) !== INDEX_FIRST) return result;
+      await this.extendIndex(indexKey, correlationId, 0);
+      return this.runWrite([valueKey], [envelope, 0, "update"]);
+    }
+    const extended = await this.extendIndex(indexKey, correlationId, ttlMs);
     const result = await this.runWrite([valueKey], [envelope, ttlMs, "update"]);
     const written = result.status === WriteStatus.Written || result.status === WriteStatus.AlreadyWritten;
-    // As write.lua does on one node: only when an expiry is involved, the value's new one or one it just lost.
-    if (written && (ttlMs > 0 || result.previousTtlMs > 0)) {
-      await this.runScript(this.scripts.refreshIndex, [indexKey], [correlationId, ttlMs]).catch((error: unknown) => {
-        // A transient failure is the store's to retry: the value write recognises its own token, then this runs again.
-        // Any other is not reported: the value is written, which is what the caller asked, and the next write refreshes the index.
-        if (error instanceof RedisUnavailableError) throw error;
-      });
-    }
+    if (written && extended === INDEX_OUTLIVES) await this.runScript(this.scripts.trimIndex, [indexKey], [correlationId, ttlMs]).catch(() => undefined);
     return result;
+  }
+
+  /** extend-index.lua; whatever it did, the value was not written, which is what a failure says. */
+  private extendIndex(indexKey: string, correlationId: string, ttlMs: number): Promise<unknown> {
+    const args = [correlationId, ttlMs, ttlMs === 0 ? 0 : ttlMs + INDEX_EXPIRY_MARGIN_MS];
+    return this.runScript(this.scripts.extendIndex, [indexKey], args).catch((error: unknown) => {
+      if (error instanceof RedisUnavailableError && error.mayHaveBeenApplied) {
+        throw new RedisUnavailableError(error.operation, error.key, false, { cause: error.cause });
+      }
+      throw error;
+    });
   }
 
   async deleteOwned({ valueKey, fingerprint, indexKey, correlationId }: DeleteRequest): Promise<DeleteStatus> {

@@ -5,13 +5,16 @@ import { beforeDeadline } from "../deadline";
 import { LuaScript } from "../lua-script";
 import { toStoreError } from "./redis-errors";
 
-let scripts: { write: LuaScript; deleteOwned: LuaScript; deleteIndex: LuaScript; refreshIndex: LuaScript; claimIndex: LuaScript; retract: LuaScript } | undefined;
+let scripts:
+  | { write: LuaScript; deleteOwned: LuaScript; deleteIndex: LuaScript; extendIndex: LuaScript; trimIndex: LuaScript; claimIndex: LuaScript; retract: LuaScript }
+  | undefined;
 function loadScripts() {
   scripts ??= {
     write: new LuaScript("write"),
     deleteOwned: new LuaScript("delete-owned"),
     deleteIndex: new LuaScript("delete-index"),
-    refreshIndex: new LuaScript("refresh-index"),
+    extendIndex: new LuaScript("extend-index"),
+    trimIndex: new LuaScript("trim-index"),
     claimIndex: new LuaScript("claim-index"),
     retract: new LuaScript("retract"),
   };

@@ -26,7 +26,11 @@
              value's expiry if it points at ARGV[4]
     ARGV[1]  new envelope, or plain-JSON write request
     ARGV[2]  TTL in milliseconds; 0 = no expiry (an existing TTL is removed)
-    ARGV[3]  "insert" (the key must not exist) or "update"
+    ARGV[3]  "insert" (the key must not exist), "update", or "update-keeping-expiry"
+             (Cluster, ARGV[2] 0): an update that would take an expiry off the
+             stored value is not written (-7), so the engine can first take it
+             off the index, which lives on another node and must never expire
+             before its value
     ARGV[4]  with KEYS[2]: the correlation id the index points at
     ARGV[5]  with KEYS[2], insert only: the value key prefix of this saga name.
              An insert is refused when the index names another correlation id
@@ -50,6 +54,8 @@
                value at the correlation id the index names, returned as the fifth element
            -6  duplicate id (insert with KEYS[2] only): this saga id is live under the
                correlation id returned as the fifth element; nothing written
+           -7  index first ("update-keeping-expiry" only): the write passed every check but
+               would remove the stored value's expiry; nothing written
     storedSchemaVersion is 0 for a 0.2.2 value; previousPttl is -2 when the key was missing.
 ]]
 --- @include "stored-identity"
@@ -58,6 +64,7 @@ local key = KEYS[1]
 local envelope = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local inserting = ARGV[3] == "insert"
+local keepingExpiry = ARGV[3] == "update-keeping-expiry"
 local fingerprint = string.sub(envelope, 21, 28)
 local plain = string.byte(envelope, 1) == 253
 local value = envelope
@@ -119,6 +126,7 @@ if inserting then return { -2, stored.version, stored.schema, pttl } end
 if stored.fingerprint ~= fingerprint then return { -4, stored.version, stored.schema, pttl } end
 if stored.schema > u32(envelope, 5) then return { -3, stored.version, stored.schema, pttl } end
 if stored.version ~= u32(envelope, 9) - 1 then return { 0, stored.version, stored.schema, pttl } end
+if keepingExpiry and ttl == 0 and pttl >= 0 then return { -7, stored.version, stored.schema, pttl } end
 set(key, value)
 storeIndex()
 return { 1, stored.version, stored.schema, pttl }

@@ -5,7 +5,8 @@
  * `redis-cli --cluster create` (both from the Debian redis-server package, so
  * .ci/run needs nothing more).
  *
- * Each node gets its own temp dir (nodes.conf, log), no persistence, a free
+ * Each node gets its own temp dir (nodes.conf, log), no persistence (unless
+ * `appendOnly`), a free
  * client port and a free cluster-bus port (`--cluster-port`, so port + 10000
  * never has to be free or even valid), a 1 s node timeout and
  * `cluster-replica-validity-factor 0`, so a replica always takes over from a
@@ -55,6 +56,8 @@ export interface SpawnClusterOptions {
   nodeTimeoutMs?: number;
   /** Bound on forming the cluster and waiting for it to be healthy (default 30 s). */
   readyTimeoutMs?: number;
+  /** Every node keeps an append-only file (`appendfsync always`), so a restarted node comes back with its keys. */
+  appendOnly?: boolean;
 }
 
 const HOST = "127.0.0.1";
@@ -131,7 +134,8 @@ export async function spawnTestCluster(options: SpawnClusterOptions = {}): Promi
         // on an idle master that takes the first replication PING (default every 10 s).
         "--repl-ping-replica-period", "1",
         "--save", "",
-        "--appendonly", "no",
+        "--appendonly", options.appendOnly ? "yes" : "no",
+        "--appendfsync", "always",
         "--dir", dir,
         "--logfile", join(dir, "redis.log"),
       ],
