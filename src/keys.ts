@@ -1,5 +1,5 @@
 import { escapeCorrelationId, unescapeCorrelationId } from "../codecs/correlation-id-escape";
-import { InvalidKeyError } from "./errors";
+import { InvalidKeyError, InvalidOptionsError } from "./errors";
 
 /**
  * Key layout (format 1, compatible with 0.2.2 for ordinary ids):
@@ -12,6 +12,7 @@ import { InvalidKeyError } from "./errors";
  * strings as UTF-8 and a lone surrogate would collapse to U+FFFD, making two
  * different ids share one key.
  */
+export const DEFAULT_KEY_PREFIX = "saga-bus:";
 export const MAX_SAGA_NAME_LENGTH = 256;
 export const MAX_ID_BYTES = 1024;
 
@@ -33,6 +34,26 @@ export function assertId(part: "sagaId" | "correlationId", id: string): void {
     throw new InvalidKeyError(part, id, `longer than ${MAX_ID_BYTES} bytes`);
   }
   if (!id.isWellFormed()) throw new InvalidKeyError(part, id, "contains a lone surrogate");
+}
+
+/**
+ * Every key a store writes is {prefix}saga:{sagaName}:..., so a prefix that
+ * holds "saga:" lies inside the keys of a shorter one: to a store with prefix
+ * "a:", the keys of a store with prefix "a:saga:S:" are saga S's, under
+ * correlation ids "saga:…", listed, read and deleted as its own. A prefix
+ * without "saga:" can nest in no other prefix's keys: a key of prefix P is P
+ * followed by "saga:", so for it to start with another prefix Q's
+ * "{Q}saga:{name}:", Q shorter, that "saga:" would begin inside P.
+ * `effectivePrefix` is everything before "saga:" on the server, an ioredis
+ * client's own keyPrefix included.
+ */
+export function assertKeyPrefixCannotNest(effectivePrefix: string, allowNesting: boolean | undefined): void {
+  if (allowNesting === true || !effectivePrefix.includes("saga:")) return;
+  throw new InvalidOptionsError(
+    `key prefix ${JSON.stringify(effectivePrefix)} contains "saga:", so it lies inside the keys of a store whose prefix is the part before it, ` +
+      'which would list, read and delete these sagas as its own. Choose a prefix without "saga:", or pass allowNestingKeyPrefix: true ' +
+      "if no store uses that shorter prefix (e.g. keys written by 0.2.2 under this prefix).",
+  );
 }
 
 export class KeyLayout {

@@ -3,6 +3,7 @@ import { RedisEngine, isCluster, type Durability } from "./engines/redis";
 import { ClusterRedisEngine } from "./engines/redis-cluster";
 import { StandaloneRedisEngine } from "./engines/redis-standalone";
 import { InvalidOptionsError } from "./errors";
+import { DEFAULT_KEY_PREFIX, assertKeyPrefixCannotNest } from "./keys";
 import { DEFAULT_OPERATION_TIMEOUT_MS, DEFAULT_START_TIMEOUT_MS, SagaStore, type SagaStoreOptions } from "./store";
 
 /** Where the store's Redis is: a client it is given, or options for one it creates. */
@@ -59,6 +60,9 @@ export class RedisSagaStore<Types = any> extends SagaStore<Types> {
         { code: HASH_TAG_WARNING },
       );
     }
+    // ioredis puts its own keyPrefix in front of every key: the two together are what could nest.
+    const clientPrefix = (redis as { options?: { keyPrefix?: unknown } } | undefined)?.options?.keyPrefix ?? options.connection?.keyPrefix;
+    if (typeof clientPrefix === "string" && clientPrefix !== "") assertKeyPrefixCannotNest(clientPrefix + (options.keyPrefix ?? DEFAULT_KEY_PREFIX), options.allowNestingKeyPrefix);
     const durability = options.durability;
     if (durability && (!Number.isSafeInteger(durability.replicas) || durability.replicas < 1 || !Number.isSafeInteger(durability.timeoutMs) || durability.timeoutMs < 1)) {
       throw new InvalidOptionsError("durability needs an integer replicas >= 1 and an integer timeoutMs >= 1");

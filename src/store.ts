@@ -4,7 +4,7 @@ import { DeleteStatus, type SagaEngine } from "./engine";
 import { EngineCaller, noAnswer } from "./engine-caller";
 import { BoundedCache } from "./bounded-cache";
 import { AmbiguousIdError, ConcurrencyError, DecodeError, InvalidOptionsError, InvalidStateError, SagaNotFoundError, StoreClosedError } from "./errors";
-import { KeyLayout, assertSagaName } from "./keys";
+import { DEFAULT_KEY_PREFIX, KeyLayout, assertKeyPrefixCannotNest, assertSagaName } from "./keys";
 import { nonNegativeInteger } from "./options";
 import type { InputOf, SagaName, SagaRegistry, SeedInputOf, SeedStateOf, StateOf } from "./registry";
 import { beforeDeadline } from "./deadline";
@@ -17,8 +17,10 @@ import { applyStoredVersion, isCompleted, isSagaBusShaped, readCorrelationId, re
 export interface SagaStoreOptions<Types = any> extends SerializerOptions {
   /** Per-saga Zod schemas and migrations (see createSagaRegistry); types flow from it. */
   registry?: SagaRegistry<Types>;
-  /** Key prefix for all saga keys (default "saga-bus:"). */
+  /** Key prefix for all saga keys (default "saga-bus:"). A prefix containing "saga:" is refused: it could nest inside another store's keys. */
   keyPrefix?: string;
+  /** Accept a keyPrefix containing "saga:": you make sure no store uses the part of it before "saga:" as its prefix. */
+  allowNestingKeyPrefix?: boolean;
   /** TTL in seconds for completed sagas; wins over defaultTtlSeconds once completed (0 = not set). */
   completedTtlSeconds?: number;
   /** TTL in seconds applied on every write (0 = no expiry). */
@@ -69,8 +71,9 @@ export class SagaStore<Types = any> {
     options: SagaStoreOptions<Types>,
     private readonly openEngine: () => SagaEngine,
   ) {
-    const keyPrefix = options.keyPrefix ?? "saga-bus:";
+    const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     if (typeof keyPrefix !== "string" || !keyPrefix.isWellFormed()) throw new InvalidOptionsError("keyPrefix must be a well-formed string");
+    assertKeyPrefixCannotNest(keyPrefix, options.allowNestingKeyPrefix);
     this.keys = new KeyLayout(keyPrefix);
     this.serializer = new EnvelopeSerializer(options);
     this.schemas = new SchemaGate(options.registry, this.serializer);
