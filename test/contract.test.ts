@@ -1198,6 +1198,19 @@ describe("Redis only: construction, initialize and close", () => {
     }
   });
 
+  it("a store's own client keeps to the store's bounds (connectTimeout, commandTimeout, no offline queue, 200 ms disconnectTimeout); the options given win", async () => {
+    const url = connectionOptionsFromUrl(inject("redisUrl"));
+    const defaults = new RedisSagaStore({ connection: url, keyPrefix: uniquePrefix(), startTimeoutMs: 1_234, operationTimeoutMs: 567 });
+    const chosen = new RedisSagaStore({ connection: { ...url, connectTimeout: 9_000, commandTimeout: 800, enableOfflineQueue: true, disconnectTimeout: 50 }, keyPrefix: uniquePrefix() });
+    try {
+      await Promise.all([defaults.initialize(), chosen.initialize()]);
+      expect(defaults.getRedis()!.options).toMatchObject({ connectTimeout: 1_234, commandTimeout: 567, enableOfflineQueue: false, disconnectTimeout: 200 });
+      expect(chosen.getRedis()!.options).toMatchObject({ connectTimeout: 9_000, commandTimeout: 800, enableOfflineQueue: true, disconnectTimeout: 50 });
+    } finally {
+      await Promise.all([defaults.close(), chosen.close()]);
+    }
+  });
+
   it("a store given `connection` creates its own client and quits it on close()", async () => {
     const admin = new Redis(inject("redisUrl"));
     const name = `own-${randomUUID().slice(0, 8)}`;
