@@ -12,7 +12,7 @@ const INDEX_OUTLIVES = 2;
 /**
  * What an extended index is given beyond its value's TTL: the value is
  * written after the index, a round trip later (longer when a command waits
- * in a client's queue), and must not outlive it.
+ * in a client's queue), and must not outlive its index.
  */
 const INDEX_EXPIRY_MARGIN_MS = 10_000;
 
