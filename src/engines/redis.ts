@@ -1,9 +1,9 @@
 import type { Cluster, Redis } from "ioredis";
 import type { DeleteRequest, DeleteStatus, InsertRequest, SagaEngine, TakeRequest, WriteRequest, WriteResult, WriteStatus } from "../engine";
-import { EvictionPolicyError, ReplicationTimeoutError, SagaStoreError } from "../errors";
+import { EvictionPolicyError, ReplicationTimeoutError, SagaStoreError, WriteOutcomeUnknownError } from "../errors";
 import { beforeDeadline } from "../deadline";
 import { LuaScript } from "../lua-script";
-import { toStoreError } from "./redis-errors";
+import { isWrittenInPart, toStoreError } from "./redis-errors";
 
 let scripts: { write: LuaScript; deleteOwned: LuaScript; deleteIndex: LuaScript; refreshIndex: LuaScript; claimIndex: LuaScript; retract: LuaScript } | undefined;
 function loadScripts() {
@@ -155,12 +155,25 @@ export abstract class RedisEngine implements SagaEngine {
     }
   }
 
-  /** Run write.lua: its reply as a WriteResult. */
-  protected runWrite(keys: string[], args: Argument[]): Promise<WriteResult> {
-    return this.runScript(this.scripts.write, keys, args).then((reply) => {
-      const [status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId] = reply as [WriteStatus, number, number, number, string?];
-      return { status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId };
-    });
+  /**
+   * Run write.lua: its reply as a WriteResult. Given the request (a write
+   * with its index, KEYS[2]), a value written before the index command was
+   * refused is WriteOutcomeUnknownError naming the saga.
+   */
+  protected runWrite(keys: string[], args: Argument[], request?: WriteRequest): Promise<WriteResult> {
+    return this.runScript(this.scripts.write, keys, args).then(
+      (reply) => {
+        const [status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId] = reply as [WriteStatus, number, number, number, string?];
+        return { status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId };
+      },
+      (error: unknown) => {
+        if (!request || !isWrittenInPart(error)) throw error;
+        throw new WriteOutcomeUnknownError(request.sagaName, request.sagaId, request.valueKey, {
+          cause: error,
+          reason: "Redis wrote the value, then refused the command keeping its id index in step (the ACL could not be asked first); reload before deciding",
+        });
+      },
+    );
   }
 
   /**
