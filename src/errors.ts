@@ -287,7 +287,7 @@ export class MissingPermissionsError extends SagaStoreError {
     const which = commands.length > 0 ? commands.map((name) => `'${name}'`).join(", ") : "a command";
     const cause = options.cause === undefined ? "" : `: ${(options.cause as Error)?.message ?? options.cause}`;
     super(
-      `The Redis user's ACL does not allow ${which} for ${operation}${key === undefined ? "" : ` on "${key}"`}${options.note ? ` (${options.note})` : ""}; nothing was written${cause}`,
+      `The Redis user's ACL does not allow ${which}${key === undefined ? "" : ` on "${key}"`}, needed by ${operation}${options.note ? ` (${options.note})` : ""}; nothing was written${cause}`,
       options.cause === undefined ? {} : { cause: options.cause },
     );
   }
@@ -445,8 +445,9 @@ export class ReplicationTimeoutError extends SagaStoreError {
     readonly timeoutMs: number,
     options?: { cause?: unknown },
   ) {
+    const failed = options?.cause === undefined ? "" : ` (WAIT failed: ${(options.cause as Error)?.message ?? options.cause})`;
     super(
-      `${operation} on "${key}" was applied on the primary but only ${replicasAcknowledged} of ${replicasRequired} required replicas confirmed it within ${timeoutMs} ms`,
+      `${operation} on "${key}" was applied on the primary but only ${replicasAcknowledged} of ${replicasRequired} required replicas confirmed it within ${timeoutMs} ms${failed}`,
       options,
     );
   }

@@ -4,8 +4,11 @@ import { EvictionPolicyError, ReplicationTimeoutError, SagaStoreError, WriteOutc
 import { beforeDeadline } from "../deadline";
 import { LuaScript } from "../lua-script";
 import { isWrittenInPart, toStoreError } from "./redis-errors";
+import { neededCommands, refuseMissingPermissions } from "./redis-permissions";
 
-let scripts: { write: LuaScript; deleteOwned: LuaScript; deleteIndex: LuaScript; refreshIndex: LuaScript; claimIndex: LuaScript; retract: LuaScript } | undefined;
+let scripts:
+  | { write: LuaScript; deleteOwned: LuaScript; deleteIndex: LuaScript; refreshIndex: LuaScript; claimIndex: LuaScript; retract: LuaScript; checkPermissions: LuaScript }
+  | undefined;
 function loadScripts() {
   scripts ??= {
     write: new LuaScript("write"),
@@ -14,6 +17,7 @@ function loadScripts() {
     refreshIndex: new LuaScript("refresh-index"),
     claimIndex: new LuaScript("claim-index"),
     retract: new LuaScript("retract"),
+    checkPermissions: new LuaScript("check-permissions"),
   };
   return scripts;
 }
@@ -56,14 +60,17 @@ export abstract class RedisEngine implements SagaEngine {
 
   private readonly durability: Durability | undefined;
   private readonly allowEviction: boolean;
+  private readonly keysPrefix: string;
 
   constructor(
     readonly client: Redis | Cluster,
     private readonly ownsClient: boolean,
-    options: { durability?: Durability; allowEviction?: boolean } = {},
+    /** keysPrefix: what every key of the store starts with, for the start's permission check. */
+    options: { durability?: Durability; allowEviction?: boolean; keysPrefix?: string } = {},
   ) {
     this.durability = options.durability;
     this.allowEviction = options.allowEviction === true;
+    this.keysPrefix = options.keysPrefix ?? "";
     const commandTimeout = isCluster(client) ? undefined : client.options.commandTimeout;
     this.commandTimeoutMs = typeof commandTimeout === "number" && commandTimeout > 0 ? commandTimeout : undefined;
     makeRoomForListener(client, 1);
@@ -90,6 +97,7 @@ export abstract class RedisEngine implements SagaEngine {
         await untilReady(this.client as Redis);
       }
       const masters = isCluster(this.client) ? this.client.nodes("master") : [this.client];
+      await this.refuseMissingPermissions(masters);
       if (!this.allowEviction) await Promise.all(masters.map(refuseEviction));
       await Promise.all(masters.flatMap((node) => Object.values(this.scripts).map((script) => node.script("LOAD", script.source))));
     });
@@ -253,6 +261,24 @@ export abstract class RedisEngine implements SagaEngine {
     connection.on("close", this.onConnectionLost);
     this.durableConnections.add(connection);
     return connection;
+  }
+
+  /**
+   * MissingPermissionsError, before anything is written, when the user may
+   * not run a command the store needs on its keys (on a Cluster: on any
+   * primary, each holding its own ACL).
+   */
+  private async refuseMissingPermissions(masters: Redis[]): Promise<void> {
+    const key = (this.client.options.keyPrefix ?? "") + this.keysPrefix;
+    const cluster = isCluster(this.client);
+    const needed = neededCommands({
+      key,
+      sha: this.scripts.write.sha,
+      durability: this.durability !== undefined,
+      cluster,
+      clusterReadyCheck: cluster && (this.client as Cluster).options.enableReadyCheck !== false,
+    });
+    await refuseMissingPermissions(masters, this.scripts.checkPermissions, needed, key, (node) => `${node.options.host ?? "?"}:${node.options.port ?? "?"}`);
   }
 
   private async guard<T>(operation: string, key: string | undefined, isWrite: boolean, run: () => Promise<T>): Promise<T> {
