@@ -195,6 +195,8 @@ describe("the ACL changed after the start", () => {
   it("-persist: an update that removes the TTL is refused, value and index keep their expiry", async () => {
     const { store, prefix, loaded, before } = await started({ defaultTtlSeconds: TTL_S });
     const untimed = new RedisSagaStore({ redis: clients.at(-1) as Redis, keyPrefix: prefix, retryDelayMs: 1 });
+    // Started before the change, like the other: the calls below are what is refused, not a start.
+    await untimed.initialize();
     await changeAcl("-persist");
     await refusedAndUnchanged(prefix, before, untimed.modify(SAGA, "c-1", (state) => ({ ...state, n: 2 })), "persist");
     await refusedAndUnchanged(prefix, before, untimed.update(SAGA, { ...loaded, n: 2 }, 1), "persist");
