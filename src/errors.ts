@@ -326,7 +326,7 @@ export class RedisCommandError extends SagaStoreError {
 /**
  * A write that may have been applied, reported as a failure: its reply was
  * lost and what is stored now does not tell (another writer has written
- * since), or Redis applied it in part (`reason` says which). The caller must
+ * since), or Redis applied it in part (`reason` then says so). The caller must
  * reload and decide; blindly re-applying could apply a change twice.
  */
 export class WriteOutcomeUnknownError extends SagaStoreError {
@@ -338,7 +338,7 @@ export class WriteOutcomeUnknownError extends SagaStoreError {
     options: { cause?: unknown; reason?: string } = {},
   ) {
     super(
-      `Write to saga ${sagaName}/${sagaId} at "${key}" may or may not have been applied: ${options.reason ?? "the reply was lost and the saga has changed since"}`,
+      `Write to saga ${sagaName}/${sagaId} at "${key}" ${options.reason ?? "may or may not have been applied: the reply was lost and the saga has changed since"}`,
       options.cause === undefined ? {} : { cause: options.cause },
     );
   }

@@ -97,7 +97,7 @@ export abstract class RedisEngine implements SagaEngine {
         await untilReady(this.client as Redis);
       }
       const masters = isCluster(this.client) ? this.client.nodes("master") : [this.client];
-      await this.refuseMissingPermissions(masters);
+      await this.checkPermissions(masters);
       if (!this.allowEviction) await Promise.all(masters.map(refuseEviction));
       await Promise.all(masters.flatMap((node) => Object.values(this.scripts).map((script) => node.script("LOAD", script.source))));
     });
@@ -178,7 +178,7 @@ export abstract class RedisEngine implements SagaEngine {
         if (!request || !isWrittenInPart(error)) throw error;
         throw new WriteOutcomeUnknownError(request.sagaName, request.sagaId, request.valueKey, {
           cause: error,
-          reason: "Redis wrote the value, then refused the command keeping its id index in step (the ACL could not be asked first); reload before deciding",
+          reason: "was applied, but Redis then refused the command keeping its id index in step (a server the script cannot ask its ACL first); reload before deciding",
         });
       },
     );
@@ -268,7 +268,7 @@ export abstract class RedisEngine implements SagaEngine {
    * not run a command the store needs on its keys (on a Cluster: on any
    * primary, each holding its own ACL).
    */
-  private async refuseMissingPermissions(masters: Redis[]): Promise<void> {
+  private async checkPermissions(masters: Redis[]): Promise<void> {
     const key = (this.client.options.keyPrefix ?? "") + this.keysPrefix;
     const cluster = isCluster(this.client);
     const needed = neededCommands({

@@ -27,7 +27,7 @@ end
 -- commands are the script's own, known to the server, so no pcall: this runs on every write that has one.
 local function refusal(command)
   if not aclCheck or aclCheck(unpack(command)) then return nil end
-  return redis.error_reply("NOPERM this user has no permissions to run the '" .. string.lower(command[1]) .. "' command; nothing was written")
+  return redis.error_reply("NOPERM this user has no permissions to run the '" .. string.lower(command[1]) .. "' command (asked before the script's first write)")
 end
 
 -- Run a command that follows the script's first write: nil when done, else the error reply to return, whose
