@@ -134,9 +134,12 @@ describe("a command missing at the start", () => {
     await plain.store.close();
   });
 
-  it("several missing: every one named, in the README's order", async () => {
+  it("several missing: every one named, in the README's order; once granted, the next call starts the store", async () => {
     const { store } = await storeAs([...RULES.standalone, "-scan", "-pexpire", "-getdel"]);
     expect(await rejectionOf(store.initialize())).toMatchObject({ commands: ["getdel", "pexpire", "scan"] });
+    await changeAcl("+scan", "+pexpire", "+getdel");
+    await store.insert(SAGA, "c-1", sagaBusState("s-1"));
+    expect((await store.getById(SAGA, "s-1"))!.metadata.sagaId).toBe("s-1");
   });
 
   it("a key pattern that misses the store's prefix: every command that names a key", async () => {
