@@ -63,12 +63,12 @@ export interface WriteRequest {
   /** The saga's id index key: it points at `correlationId`. */
   indexKey: string;
   correlationId: string;
+  /** For the error an engine throws when a write may have stayed although it failed (WriteOutcomeUnknownError). */
+  sagaName: string;
+  sagaId: string;
 }
 
 export interface InsertRequest extends WriteRequest {
-  /** For the error an engine throws when it cannot tell whether the insert stayed (WriteOutcomeUnknownError). */
-  sagaName: string;
-  sagaId: string;
   /**
    * The value keys' prefix of this saga name: an index naming another
    * correlation id whose value (this prefix + that id, escaped as
@@ -123,7 +123,8 @@ export interface SagaEngine {
    * Compare-and-set an existing saga (src/lua/write.lua states the rules):
    * written only when the stored saga version is one below the envelope's.
    * When written, an index pointing at `correlationId` gets the value's
-   * expiry (none when ttlMs is 0).
+   * expiry (none when ttlMs is 0). A failure after the value was written
+   * is WriteOutcomeUnknownError, never an error that says nothing was.
    */
   update(request: WriteRequest): Promise<WriteResult>;
   /**

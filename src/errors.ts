@@ -17,6 +17,7 @@ export type SagaStoreErrorCode =
   | "REDIS_UNAVAILABLE"
   | "REDIS_COMMAND_FAILED"
   | "REDIS_AUTH_FAILED"
+  | "REDIS_PERMISSION_DENIED"
   | "EVICTION_POLICY"
   | "REDIS_OUT_OF_MEMORY"
   | "AMBIGUOUS_ID"
@@ -268,6 +269,31 @@ export class RedisAuthError extends SagaStoreError {
 }
 
 /**
+ * The Redis user's ACL does not let the store run a command it needs on its
+ * keys. From a start, `commands` lists every one missing (of every primary
+ * of a Cluster); from a call, the one Redis refused before anything of the
+ * call was applied. Nothing was written either way. Not retryable: grant
+ * the commands (README "Least-privilege Redis user").
+ */
+export class MissingPermissionsError extends SagaStoreError {
+  readonly code = "REDIS_PERMISSION_DENIED" as const;
+  constructor(
+    readonly operation: string,
+    readonly key: string | undefined,
+    /** As ACL rules name them ("pexpire", "script|load"); empty when Redis's refusal named none (a key pattern, say). */
+    readonly commands: readonly string[],
+    options: { cause?: unknown; note?: string } = {},
+  ) {
+    const which = commands.length > 0 ? commands.map((name) => `'${name}'`).join(", ") : "a command";
+    const cause = options.cause === undefined ? "" : `: ${(options.cause as Error)?.message ?? options.cause}`;
+    super(
+      `The Redis user's ACL does not allow ${which}${key === undefined ? "" : ` on "${key}"`}, needed by ${operation}${options.note ? ` (${options.note})` : ""}; nothing was written${cause}`,
+      options.cause === undefined ? {} : { cause: options.cause },
+    );
+  }
+}
+
+/**
  * The server's maxmemory-policy evicts keys: under memory pressure it would
  * drop saga values or their indexes, silently. Use `noeviction`, or pass
  * `allowEviction: true` to accept the loss.
@@ -298,8 +324,9 @@ export class RedisCommandError extends SagaStoreError {
 }
 
 /**
- * A write was sent, its reply was lost, and what is stored now does not tell
- * whether it was applied (another writer has written since). The caller must
+ * A write that may have been applied, reported as a failure: its reply was
+ * lost and what is stored now does not tell (another writer has written
+ * since), or Redis applied it in part (`reason` then says so). The caller must
  * reload and decide; blindly re-applying could apply a change twice.
  */
 export class WriteOutcomeUnknownError extends SagaStoreError {
@@ -308,9 +335,12 @@ export class WriteOutcomeUnknownError extends SagaStoreError {
     readonly sagaName: string,
     readonly sagaId: string,
     readonly key: string,
-    options?: { cause?: unknown },
+    options: { cause?: unknown; reason?: string } = {},
   ) {
-    super(`Write to saga ${sagaName}/${sagaId} at "${key}" may or may not have been applied: the reply was lost and the saga has changed since`, options);
+    super(
+      `Write to saga ${sagaName}/${sagaId} at "${key}" ${options.reason ?? "may or may not have been applied: the reply was lost and the saga has changed since"}`,
+      options.cause === undefined ? {} : { cause: options.cause },
+    );
   }
 }
 
@@ -415,8 +445,9 @@ export class ReplicationTimeoutError extends SagaStoreError {
     readonly timeoutMs: number,
     options?: { cause?: unknown },
   ) {
+    const failed = options?.cause === undefined ? "" : ` (WAIT failed: ${(options.cause as Error)?.message ?? options.cause})`;
     super(
-      `${operation} on "${key}" was applied on the primary but only ${replicasAcknowledged} of ${replicasRequired} required replicas confirmed it within ${timeoutMs} ms`,
+      `${operation} on "${key}" was applied on the primary but only ${replicasAcknowledged} of ${replicasRequired} required replicas confirmed it within ${timeoutMs} ms${failed}`,
       options,
     );
   }

@@ -67,10 +67,10 @@ export class RedisSagaStore<Types = any> extends SagaStore<Types> {
     if (durability && (!Number.isSafeInteger(durability.replicas) || durability.replicas < 1 || !Number.isSafeInteger(durability.timeoutMs) || durability.timeoutMs < 1)) {
       throw new InvalidOptionsError("durability needs an integer replicas >= 1 and an integer timeoutMs >= 1");
     }
-    super(options, () => {
+    super(options, (keysPrefix) => {
       const client = options.redis ?? ownClient(options.connection!, options);
       const Engine = isCluster(client) ? ClusterRedisEngine : StandaloneRedisEngine;
-      return new Engine(client, !options.redis, { durability, allowEviction: options.allowEviction === true });
+      return new Engine(client, !options.redis, { durability, allowEviction: options.allowEviction === true, keysPrefix });
     });
   }
 

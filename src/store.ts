@@ -66,10 +66,13 @@ export class SagaStore<Types = any> {
   /** index key -> correlation id; the mapping never changes for a live saga, and every use is verified. */
   private readonly correlationIds = new BoundedCache<string, string>(CORRELATION_CACHE_SIZE);
 
-  /** `openEngine` runs on the first call (or initialize()), again after a start that failed. */
+  /**
+   * `openEngine` runs on the first call (or initialize()), again after a start that failed; `keysPrefix` is
+   * what every key of this store starts with.
+   */
   constructor(
     options: SagaStoreOptions<Types>,
-    private readonly openEngine: () => SagaEngine,
+    private readonly openEngine: (keysPrefix: string) => SagaEngine,
   ) {
     const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     if (typeof keyPrefix !== "string" || !keyPrefix.isWellFormed()) throw new InvalidOptionsError("keyPrefix must be a well-formed string");
@@ -343,7 +346,7 @@ export class SagaStore<Types = any> {
   private async open(): Promise<SagaEngine> {
     // Before any error can be thrown, so every failure is built on saga-bus's classes where it is installed.
     await loadSagaBusErrors();
-    const engine = this.openEngine();
+    const engine = this.openEngine(this.keys.sagaKeysPrefix);
     const ms = this.startTimeoutMs;
     try {
       await beforeDeadline(engine.initialize(), Date.now() + ms, () => noAnswer("initialize", undefined, false, ms));

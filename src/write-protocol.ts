@@ -77,13 +77,13 @@ export class WriteProtocol {
     let { envelope, saved } = this.encode(sagaName, sagaId, correlationId, state, expectedVersion + 1);
     const lost = lostWrite(sagaName, sagaId, valueKey);
     const send = (request: WriteRequest) => caller.write(valueKey, (engine) => engine.update(request), lost);
-    let { value: result, replyLost } = await send({ valueKey, envelope, ttlMs, indexKey, correlationId });
+    let { value: result, replyLost } = await send({ valueKey, envelope, ttlMs, indexKey, correlationId, sagaName, sagaId });
     const storedSchema = result.storedSchemaVersion;
     if (result.status === WriteStatus.SchemaAhead && storedSchema <= schemas.knownVersion(sagaName)) {
       // Mid-rollout: the saga is already at a version this process knows but does not write yet
       // (writeVersion below it). Write at the stored version rather than refuse or lose its fields.
       ({ envelope, saved } = this.encode(sagaName, sagaId, correlationId, state, expectedVersion + 1, storedSchema));
-      ({ value: result, replyLost } = await send({ valueKey, envelope, ttlMs, indexKey, correlationId }));
+      ({ value: result, replyLost } = await send({ valueKey, envelope, ttlMs, indexKey, correlationId, sagaName, sagaId }));
     }
     if (result.status === WriteStatus.NotFound || result.status === WriteStatus.OtherSaga) correlationIds.delete(indexKey);
     if (result.status === WriteStatus.Conflict && replyLost) throw new WriteOutcomeUnknownError(sagaName, sagaId, valueKey);

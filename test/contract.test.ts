@@ -1,7 +1,9 @@
 /**
  * The shared contract: every test in the first describe.each runs against the
  * in-memory engine, a real standalone Redis and a real Redis Cluster (3 masters,
- * 3 replicas, default-style key prefix), with the same expectations.
+ * 3 replicas, default-style key prefix), and again on a standalone server and a
+ * Cluster of their own whose store connects as a user with exactly the
+ * README's least-privilege ACL, with the same expectations.
  * Tests that need raw bytes in Redis (corrupt values, stale indexes written by
  * hand, client ownership) follow in Redis-only describes.
  */
@@ -29,6 +31,7 @@ import { rejectionOf } from "./support/assertions";
 import { CODEC_IDS, CODECS } from "./support/envelopes";
 import { indexKeyOf, valueKeyOf } from "./support/key-layout";
 import { clusterEngine, memoryEngine, redisEngine, sagaBusState, uniquePrefix } from "./support/stores";
+import { leastPrivilegeClusterEngine, leastPrivilegeRedisEngine } from "./support/least-privilege";
 
 function seedState(id: string, correlationId: string, data: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
   return {
@@ -77,7 +80,7 @@ const privateCodec: SagaCodec = {
   decode: (payload) => JSON.parse(payload.toString("utf8")),
 };
 
-describe.each([memoryEngine(), redisEngine(), clusterEngine()])("store contract on the $name engine", (engine) => {
+describe.each([memoryEngine(), redisEngine(), clusterEngine(), leastPrivilegeRedisEngine(), leastPrivilegeClusterEngine()])("store contract on the $name engine", (engine) => {
   afterAll(() => engine.closeAll());
 
   const open = async (options: SagaStoreOptions = {}) => (await engine.open({ retryDelayMs: 1, ...options })).store;

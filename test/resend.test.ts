@@ -49,8 +49,8 @@ describe.each(ENGINES)("$name engine: a re-sent write recognises itself", ({ ope
   const envelope = (sagaId: string, sagaVersion: number, fields: Record<string, unknown>) =>
     serializer.encode(SAGA, sagaBusState(sagaId, fields, sagaVersion), { sagaId, sagaVersion, schemaVersion: 1 });
   const tokenOf = (bytes: Buffer) => bytes.subarray(OFFSET.token, OFFSET.token + 8).toString("hex");
-  const updateOf = (valueKey: string, bytes: Buffer): WriteRequest => ({ valueKey, envelope: bytes, ttlMs: 0, indexKey: `${valueKey}:idx`, correlationId: "c" });
-  const insertOf = (valueKey: string, bytes: Buffer) => ({ ...updateOf(valueKey, bytes), valueKeyPrefix: `${valueKey}:`, sagaName: SAGA, sagaId: "s" });
+  const updateOf = (valueKey: string, bytes: Buffer): WriteRequest => ({ valueKey, envelope: bytes, ttlMs: 0, indexKey: `${valueKey}:idx`, correlationId: "c", sagaName: SAGA, sagaId: "s" });
+  const insertOf = (valueKey: string, bytes: Buffer) => ({ ...updateOf(valueKey, bytes), valueKeyPrefix: `${valueKey}:` });
 
   it("insert sent twice: Written, then AlreadyWritten; a different insert of the key: Exists", async () => {
     const { engine, close } = await open();

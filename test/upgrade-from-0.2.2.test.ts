@@ -574,7 +574,7 @@ describe("the write script and the memory engine on plain-JSON requests", () => 
     const indexKey = `${prefix}saga:${SAGA}:idx:id:s1`;
     const first = request("s1", 0, { n: 0 });
     expect(first[0]).toBe(0xfd);
-    const at = (bytes: Buffer): WriteRequest => ({ valueKey: k, envelope: bytes, ttlMs: 0, indexKey, correlationId: "c1" });
+    const at = (bytes: Buffer): WriteRequest => ({ valueKey: k, envelope: bytes, ttlMs: 0, indexKey, correlationId: "c1", sagaName: SAGA, sagaId: "s1" });
     const insert = { valueKey: k, envelope: first, ttlMs: 0, indexKey, correlationId: "c1", valueKeyPrefix: `${prefix}saga:${SAGA}:`, sagaName: SAGA, sagaId: "s1" };
     expect((await engine.insert(insert)).status).toBe(WriteStatus.Written);
     expect((await engine.getValue(k))!.equals(first.subarray(HEADER_SIZE))).toBe(true);

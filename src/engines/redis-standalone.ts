@@ -6,12 +6,14 @@ import { RedisEngine } from "./redis";
  * the node, so each write, index included, is one atomic script.
  */
 export class StandaloneRedisEngine extends RedisEngine {
-  insert({ valueKey, envelope, ttlMs, indexKey, correlationId, valueKeyPrefix }: InsertRequest): Promise<WriteResult> {
-    return this.runWrite([valueKey, indexKey], [envelope, ttlMs, "insert", correlationId, valueKeyPrefix]);
+  insert(request: InsertRequest): Promise<WriteResult> {
+    const { valueKey, envelope, ttlMs, indexKey, correlationId, valueKeyPrefix } = request;
+    return this.runWrite([valueKey, indexKey], [envelope, ttlMs, "insert", correlationId, valueKeyPrefix], request);
   }
 
-  update({ valueKey, envelope, ttlMs, indexKey, correlationId }: WriteRequest): Promise<WriteResult> {
-    return this.runWrite([valueKey, indexKey], [envelope, ttlMs, "update", correlationId]);
+  update(request: WriteRequest): Promise<WriteResult> {
+    const { valueKey, envelope, ttlMs, indexKey, correlationId } = request;
+    return this.runWrite([valueKey, indexKey], [envelope, ttlMs, "update", correlationId], request);
   }
 
   async deleteOwned({ valueKey, fingerprint, indexKey, correlationId }: DeleteRequest): Promise<DeleteStatus> {

@@ -1,12 +1,13 @@
 import type { Cluster, Redis } from "ioredis";
 import type { DeleteRequest, DeleteStatus, InsertRequest, SagaEngine, TakeRequest, WriteRequest, WriteResult, WriteStatus } from "../engine";
-import { EvictionPolicyError, ReplicationTimeoutError, SagaStoreError } from "../errors";
+import { EvictionPolicyError, ReplicationTimeoutError, SagaStoreError, WriteOutcomeUnknownError } from "../errors";
 import { beforeDeadline } from "../deadline";
 import { LuaScript } from "../lua-script";
-import { toStoreError } from "./redis-errors";
+import { isWrittenInPart, toStoreError } from "./redis-errors";
+import { neededCommands, refuseMissingPermissions } from "./redis-permissions";
 
 let scripts:
-  | { write: LuaScript; deleteOwned: LuaScript; deleteIndex: LuaScript; extendIndex: LuaScript; trimIndex: LuaScript; claimIndex: LuaScript; retract: LuaScript }
+  | { write: LuaScript; deleteOwned: LuaScript; deleteIndex: LuaScript; extendIndex: LuaScript; trimIndex: LuaScript; claimIndex: LuaScript; retract: LuaScript; checkPermissions: LuaScript }
   | undefined;
 function loadScripts() {
   scripts ??= {
@@ -17,6 +18,7 @@ function loadScripts() {
     trimIndex: new LuaScript("trim-index"),
     claimIndex: new LuaScript("claim-index"),
     retract: new LuaScript("retract"),
+    checkPermissions: new LuaScript("check-permissions"),
   };
   return scripts;
 }
@@ -59,14 +61,17 @@ export abstract class RedisEngine implements SagaEngine {
 
   private readonly durability: Durability | undefined;
   private readonly allowEviction: boolean;
+  private readonly keysPrefix: string;
 
   constructor(
     readonly client: Redis | Cluster,
     private readonly ownsClient: boolean,
-    options: { durability?: Durability; allowEviction?: boolean } = {},
+    /** keysPrefix: what every key of the store starts with, for the start's permission check. */
+    options: { durability?: Durability; allowEviction?: boolean; keysPrefix?: string } = {},
   ) {
     this.durability = options.durability;
     this.allowEviction = options.allowEviction === true;
+    this.keysPrefix = options.keysPrefix ?? "";
     const commandTimeout = isCluster(client) ? undefined : client.options.commandTimeout;
     this.commandTimeoutMs = typeof commandTimeout === "number" && commandTimeout > 0 ? commandTimeout : undefined;
     makeRoomForListener(client, 1);
@@ -93,6 +98,7 @@ export abstract class RedisEngine implements SagaEngine {
         await untilReady(this.client as Redis);
       }
       const masters = isCluster(this.client) ? this.client.nodes("master") : [this.client];
+      await this.checkPermissions(masters);
       if (!this.allowEviction) await Promise.all(masters.map(refuseEviction));
       await Promise.all(masters.flatMap((node) => Object.values(this.scripts).map((script) => node.script("LOAD", script.source))));
     });
@@ -158,12 +164,25 @@ export abstract class RedisEngine implements SagaEngine {
     }
   }
 
-  /** Run write.lua: its reply as a WriteResult. */
-  protected runWrite(keys: string[], args: Argument[]): Promise<WriteResult> {
-    return this.runScript(this.scripts.write, keys, args).then((reply) => {
-      const [status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId] = reply as [WriteStatus, number, number, number, string?];
-      return { status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId };
-    });
+  /**
+   * Run write.lua: its reply as a WriteResult. Given the request (a write
+   * with its index, KEYS[2]), a value written before the index command was
+   * refused is WriteOutcomeUnknownError naming the saga.
+   */
+  protected runWrite(keys: string[], args: Argument[], request?: WriteRequest): Promise<WriteResult> {
+    return this.runScript(this.scripts.write, keys, args).then(
+      (reply) => {
+        const [status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId] = reply as [WriteStatus, number, number, number, string?];
+        return { status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId };
+      },
+      (error: unknown) => {
+        if (!request || !isWrittenInPart(error)) throw error;
+        throw new WriteOutcomeUnknownError(request.sagaName, request.sagaId, request.valueKey, {
+          cause: error,
+          reason: "was applied, but Redis then refused the command keeping its id index in step (a server the script cannot ask its ACL first); reload before deciding",
+        });
+      },
+    );
   }
 
   /**
@@ -243,6 +262,24 @@ export abstract class RedisEngine implements SagaEngine {
     connection.on("close", this.onConnectionLost);
     this.durableConnections.add(connection);
     return connection;
+  }
+
+  /**
+   * MissingPermissionsError, before anything is written, when the user may
+   * not run a command the store needs on its keys (on a Cluster: on any
+   * primary, each holding its own ACL).
+   */
+  private async checkPermissions(masters: Redis[]): Promise<void> {
+    const key = (this.client.options.keyPrefix ?? "") + this.keysPrefix;
+    const cluster = isCluster(this.client);
+    const needed = neededCommands({
+      key,
+      sha: this.scripts.write.sha,
+      durability: this.durability !== undefined,
+      cluster,
+      clusterReadyCheck: cluster && (this.client as Cluster).options.enableReadyCheck !== false,
+    });
+    await refuseMissingPermissions(masters, this.scripts.checkPermissions, needed, key, (node) => `${node.options.host ?? "?"}:${node.options.port ?? "?"}`);
   }
 
   private async guard<T>(operation: string, key: string | undefined, isWrite: boolean, run: () => Promise<T>): Promise<T> {

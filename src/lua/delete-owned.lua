@@ -11,7 +11,7 @@
     ARGV[1]  saga id fingerprint (8 bytes: the first 8 of SHA-1(saga id))
     ARGV[2]  with KEYS[2]: the correlation id the index was read pointing at
 
-  Output: status
+  Output: status (an error reply is the server's refusal of a command: nothing deleted)
      1  deleted
      0  missing (the stale index is dropped)
     -4  the key holds a different saga (the stale index is dropped)
@@ -22,12 +22,15 @@
 local stored = identity(KEYS[1])
 if stored == false then return -5 end
 local status = 0
+local doomed = {}
 if stored then
   status = -4
   if stored.fingerprint == ARGV[1] then
-    redis.call("DEL", KEYS[1])
+    doomed[1] = KEYS[1]
     status = 1
   end
 end
-if KEYS[2] and redis.call("GET", KEYS[2]) == ARGV[2] then redis.call("DEL", KEYS[2]) end
+if KEYS[2] and redis.call("GET", KEYS[2]) == ARGV[2] then doomed[#doomed + 1] = KEYS[2] end
+-- One DEL for both keys, the script's only write: the ACL allows or refuses it whole, so a refusal deletes neither.
+if #doomed > 0 then redis.call("DEL", unpack(doomed)) end
 return status

@@ -3,7 +3,7 @@
   run on a Cluster before an update writes the value (index and value hash
   to different slots, so no script can touch both). It only ever lengthens
   the index's life, so whatever becomes of the value write that follows, the
-  index never expires before its value; refresh-index.lua trims it after the
+  index never expires before its value; trim-index.lua trims it after the
   write when it would outlive the value. Only while the index points at the
   saga's correlation id; a missing one is not recreated. One key only.
 

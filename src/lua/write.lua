@@ -57,8 +57,14 @@
            -7  index first ("update-keeping-expiry" only): the write passed every check but
                would remove the stored value's expiry; nothing written
     storedSchemaVersion is 0 for a 0.2.2 value; previousPttl is -2 when the key was missing.
+
+  Error replies of its own (any other is the server's, from a command before the first write: nothing written):
+    NOPERM ...   the user's ACL would refuse the index command that follows the value write; nothing written
+    PARTIAL ...  the value was written, then the server refused the index command after it (the server's reply
+                 follows the code); only where the ACL cannot be asked first (Redis before 7.0)
 ]]
 --- @include "stored-identity"
+--- @include "permissions"
 
 local key = KEYS[1]
 local envelope = ARGV[1]
@@ -91,35 +97,53 @@ end
 
 local pttl = -2
 
--- Redis lets a script that has written once keep writing past maxmemory, so the index never goes missing alone.
-local function storeIndex()
-  if not KEYS[2] then return end
+-- The command that keeps the index with the value once the value is written, or nil: an insert sets it with
+-- the value's TTL; an update gives it the value's new expiry, or removes the one the value just lost, while it
+-- points at this saga. Read before the first write, so nothing after it can fail but the command itself.
+local function indexCommand()
+  if not KEYS[2] then return nil end
   if inserting then
-    set(KEYS[2], ARGV[4])
+    if ttl > 0 then return { "SET", KEYS[2], ARGV[4], "PX", ttl } end
+    return { "SET", KEYS[2], ARGV[4] }
+  end
   -- The GET runs on every update: reading the index ages it with its value under an LRU/LFU policy, so a busy
   -- saga's index is not the first key evicted.
-  elseif redis.call("GET", KEYS[2]) == ARGV[4] and (ttl > 0 or pttl > 0) then
-    -- Only when an expiry is involved: the value's new one, or one it just lost.
-    if ttl > 0 then redis.call("PEXPIRE", KEYS[2], ttl) else redis.call("PERSIST", KEYS[2]) end
+  if redis.call("GET", KEYS[2]) ~= ARGV[4] then return nil end
+  if ttl > 0 then return { "PEXPIRE", KEYS[2], ttl } end
+  if pttl > 0 then return { "PERSIST", KEYS[2] } end
+  return nil
+end
+
+-- Write the value and keep its index with it, or write nothing. Redis lets a script that has written once keep
+-- writing past maxmemory, so the index never goes missing alone for that reason either.
+local function writeWithIndex(reply)
+  local command = indexCommand()
+  if not command then
+    set(key, value)
+    return reply
   end
+  local refused = refusal(command)
+  if refused then return refused end
+  set(key, value)
+  return afterWrite(command) or reply
 end
 
 local stored = identity(key)
 if stored == nil then
   if not inserting then return { -1, 0, 0, -2 } end
   if KEYS[2] then
-    local refusal, existing = liveElsewhere()
-    if refusal then return { refusal, 0, 0, -2, existing } end
+    local blocked, existing = liveElsewhere()
+    if blocked then return { blocked, 0, 0, -2, existing } end
   end
-  set(key, value)
-  storeIndex()
-  return { 1, 0, 0, -2 }
+  return writeWithIndex({ 1, 0, 0, -2 })
 end
 
 pttl = redis.call("PTTL", key)
 if stored == false then return { -5, 0, 0, pttl } end
 if not plain and stored.token == string.sub(envelope, 13, 20) then
-  storeIndex()
+  -- The value is in place: the index command is this script's only write.
+  local command = indexCommand()
+  if command then redis.call(unpack(command)) end
   return { 2, stored.version, stored.schema, pttl }
 end
 if inserting then return { -2, stored.version, stored.schema, pttl } end
@@ -127,6 +151,4 @@ if stored.fingerprint ~= fingerprint then return { -4, stored.version, stored.sc
 if stored.schema > u32(envelope, 5) then return { -3, stored.version, stored.schema, pttl } end
 if stored.version ~= u32(envelope, 9) - 1 then return { 0, stored.version, stored.schema, pttl } end
 if keepingExpiry and ttl == 0 and pttl >= 0 then return { -7, stored.version, stored.schema, pttl } end
-set(key, value)
-storeIndex()
-return { 1, stored.version, stored.schema, pttl }
+return writeWithIndex({ 1, stored.version, stored.schema, pttl })

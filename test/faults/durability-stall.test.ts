@@ -102,17 +102,20 @@ describe("durability without a confirming replica", () => {
 });
 
 describe("durability with WAIT refused", () => {
-  it("a user whose ACL lacks +wait: the write is applied, and the error says so (WRITE_NOT_REPLICATED, the refusal as cause), never REDIS_COMMAND_FAILED", async () => {
+  it("a user whose ACL loses +wait after the start: the write is applied, and the error says so (WRITE_NOT_REPLICATED, the refusal as cause), never REDIS_COMMAND_FAILED", async () => {
     const server = await spawnRedisServer();
     cleanups.push(() => server.stop());
     const admin = new Redis(server.url);
     cleanups.push(async () => admin.disconnect());
-    await admin.call("ACL", "SETUSER", "nowait", "on", ">pw", "~*", "+@all", "-wait");
+    await admin.call("ACL", "SETUSER", "nowait", "on", ">pw", "~*", "+@all");
     const redis = new Redis(server.url, { username: "nowait", password: "pw" });
     cleanups.push(async () => redis.disconnect());
     const keyPrefix = uniquePrefix();
     const store = new RedisSagaStore({ redis, keyPrefix, durability: { replicas: 1, timeoutMs: WAIT_MS } });
     cleanups.push(() => store.close());
+    // Lacking it already, the start would refuse (test/faults/acl.test.ts): the refusal here is the write's WAIT.
+    await store.initialize();
+    await admin.call("ACL", "SETUSER", "nowait", "-wait");
     const error = await store.insert("Probe", "c", sagaBusState("s")).then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(ReplicationTimeoutError);
     expect((error as ReplicationTimeoutError).replicasAcknowledged).toBe(0);
