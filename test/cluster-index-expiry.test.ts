@@ -10,9 +10,9 @@
 import { Cluster } from "ioredis";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import type { LuaScript } from "../src/lua-script";
-import type { Argument } from "../src/engines/redis";
+import type { Argument, Durability } from "../src/engines/redis";
 import { ClusterRedisEngine } from "../src/engines/redis-cluster";
-import { RedisCommandError, RedisUnavailableError, SagaStore, type SagaStoreOptions } from "../src/index";
+import { RedisCommandError, RedisSagaStore, RedisUnavailableError, ReplicationTimeoutError, SagaStore, type SagaStoreOptions } from "../src/index";
 import { rejectionOf } from "./support/assertions";
 import { indexKeyOf, valueKeyOf } from "./support/key-layout";
 import { sagaBusState, uniquePrefix } from "./support/stores";
@@ -48,10 +48,10 @@ function cluster(): Cluster {
 }
 
 /** A saga s1 under c1, inserted with `insertTtlSeconds`; `next` is its version-1 state. */
-async function open(insertTtlSeconds: number, options: Partial<SagaStoreOptions> = {}) {
+async function open(insertTtlSeconds: number, options: Partial<SagaStoreOptions> = {}, engineOptions: { durability?: Durability } = {}) {
   const client = cluster();
   const keyPrefix = uniquePrefix();
-  const engine = new IndexScriptFailing(client, false);
+  const engine = new IndexScriptFailing(client, false, engineOptions);
   const store = new SagaStore({ keyPrefix, retryDelayMs: 1, maxRetries: 2, ...options }, () => engine);
   const inserting = new SagaStore({ keyPrefix, defaultTtlSeconds: insertTtlSeconds }, () => new ClusterRedisEngine(client, false));
   await inserting.insert(SAGA, "c1", sagaBusState("s1", { n: 0 }));
@@ -158,4 +158,32 @@ describe("Cluster: an update keeps the index living at least as long as its valu
     await store.update(SAGA, next, 0);
     expect(engine.calls).toEqual({ write: 1 });
   });
+});
+
+describe("Cluster with durability that replicas cannot confirm: every step still runs, and the error says the write was applied", () => {
+  // Each master of the test Cluster has one replica, so WAIT for two always falls short.
+  const durability = { replicas: 2, timeoutMs: 20 };
+
+  it("insert: WRITE_NOT_REPLICATED, and the saga is found by id from another store (its index was claimed)", async () => {
+    const client = cluster();
+    const keyPrefix = uniquePrefix();
+    const store = new RedisSagaStore({ redis: client, keyPrefix, durability });
+    const error = await rejectionOf(store.insert(SAGA, "c1", sagaBusState("s1", { n: 0 })));
+    expect(error).toBeInstanceOf(ReplicationTimeoutError);
+    const reader = new RedisSagaStore({ redis: client, keyPrefix });
+    expect((await reader.findById(SAGA, "s1"))?.metadata.sagaId).toBe("s1");
+  });
+
+  const updates: Array<[string, number, number]> = [
+    ["a longer TTL", 5, 3600],
+    ["no TTL where there was one", 60, 0],
+  ];
+  for (const [name, before, after] of updates) {
+    it(`update to ${name}: WRITE_NOT_REPLICATED, the value written, its index living at least as long`, async () => {
+      const { store, next, expiries, version } = await open(before, { defaultTtlSeconds: after }, { durability });
+      expect(await rejectionOf(store.update(SAGA, next, 0))).toBeInstanceOf(ReplicationTimeoutError);
+      expect(await version()).toBe(1);
+      expectIndexOutlivesValue(await expiries());
+    });
+  }
 });

@@ -2,8 +2,8 @@ import { DeleteStatus, WriteStatus, type DeleteRequest, type InsertRequest, type
 import { escapeCorrelationId } from "../../codecs/correlation-id-escape";
 import { OFFSET } from "../../codecs/envelope";
 import { identityOf } from "../../codecs/stored-identity";
-import { DecodeError, RedisUnavailableError, SagaAlreadyExistsError, WriteOutcomeUnknownError } from "../errors";
-import { RedisEngine } from "./redis";
+import { DecodeError, RedisUnavailableError, ReplicationTimeoutError, SagaAlreadyExistsError, WriteOutcomeUnknownError } from "../errors";
+import { RedisEngine, toWriteResult, type Argument } from "./redis";
 
 /** write.lua's reply in "update-keeping-expiry" mode when the index must lose its expiry first. */
 const INDEX_FIRST = -7;
@@ -15,6 +15,22 @@ const INDEX_OUTLIVES = 2;
  * in a client's queue), and must not outlive its index.
  */
 const INDEX_EXPIRY_MARGIN_MS = 10_000;
+
+function isWritten(result: WriteResult): boolean {
+  return result.status === WriteStatus.Written || result.status === WriteStatus.AlreadyWritten;
+}
+
+/**
+ * The result of a write whose steps have all run, or the ReplicationTimeoutError
+ * of a step too few replicas confirmed: of the value write itself, or of an
+ * index step when the value was written (the saga is then applied on the
+ * primary, and a failover may lose part of it).
+ */
+function confirmed(value: { result: WriteResult; unconfirmed?: ReplicationTimeoutError }, indexUnconfirmed?: ReplicationTimeoutError): WriteResult {
+  const unconfirmed = value.unconfirmed ?? (isWritten(value.result) ? indexUnconfirmed : undefined);
+  if (unconfirmed) throw unconfirmed;
+  return value.result;
+}
 
 /** Stale index holders an insert replaces before it gives up (each a saga deleted, or an id reused, meanwhile). */
 const MAX_STALE_HOLDERS = 3;
@@ -32,16 +48,17 @@ const MAX_STALE_HOLDERS = 3;
 export class ClusterRedisEngine extends RedisEngine {
   async insert(request: InsertRequest): Promise<WriteResult> {
     const { valueKey, envelope, ttlMs } = request;
-    const result = await this.runWrite([valueKey], [envelope, ttlMs, "insert"]);
-    if (result.status !== WriteStatus.Written && result.status !== WriteStatus.AlreadyWritten) return result;
-    let holder: { status: WriteStatus; correlationId: string } | undefined;
+    const value = await this.writeValue([envelope, ttlMs, "insert"], valueKey);
+    if (!isWritten(value.result)) return confirmed(value);
+    let claim: { holder?: { status: WriteStatus; correlationId: string }; unconfirmed?: ReplicationTimeoutError };
     try {
-      holder = await this.claimIndex(request);
+      claim = await this.claimIndex(request);
     } catch (error) {
       await this.retract(request, error);
       throw error;
     }
-    if (holder === undefined) return result;
+    const { holder } = claim;
+    if (holder === undefined) return confirmed(value, claim.unconfirmed);
     const blocking =
       holder.status === WriteStatus.Unreadable
         ? new DecodeError(request.valueKeyPrefix + escapeCorrelationId(holder.correlationId), "unreadable value behind the saga id's index; not inserted")
@@ -63,22 +80,29 @@ export class ClusterRedisEngine extends RedisEngine {
     const { valueKey, envelope, ttlMs, indexKey, correlationId } = request;
     if (ttlMs === 0) {
       // Most updates of a saga without expiry need no index step; the write says when one is needed.
-      const result = await this.runWrite([valueKey], [envelope, 0, "update-keeping-expiry"]);
-      if ((result.status as number) !== INDEX_FIRST) return result;
-      await this.extendIndex(indexKey, correlationId, 0);
-      return this.runWrite([valueKey], [envelope, 0, "update"]);
+      const first = await this.writeValue([envelope, 0, "update-keeping-expiry"], valueKey);
+      if ((first.result.status as number) !== INDEX_FIRST) return confirmed(first);
+      const extended = await this.extendIndex(indexKey, correlationId, 0);
+      return confirmed(await this.writeValue([envelope, 0, "update"], valueKey), extended.unconfirmed);
     }
     const extended = await this.extendIndex(indexKey, correlationId, ttlMs);
-    const result = await this.runWrite([valueKey], [envelope, ttlMs, "update"]);
-    const written = result.status === WriteStatus.Written || result.status === WriteStatus.AlreadyWritten;
-    if (written && extended === INDEX_OUTLIVES) await this.runScript(this.scripts.trimIndex, [indexKey], [correlationId, ttlMs]).catch(() => undefined);
-    return result;
+    const value = await this.writeValue([envelope, ttlMs, "update"], valueKey);
+    if (isWritten(value.result) && extended.reply === INDEX_OUTLIVES) {
+      await this.runScript(this.scripts.trimIndex, [indexKey], [correlationId, ttlMs]).catch(() => undefined);
+    }
+    return confirmed(value, extended.unconfirmed);
+  }
+
+  /** write.lua on the value key alone; with durability, its result even when replicas did not confirm it. */
+  private async writeValue(args: Argument[], valueKey: string): Promise<{ result: WriteResult; unconfirmed?: ReplicationTimeoutError }> {
+    const { reply, unconfirmed } = await this.runScriptUnconfirmed(this.scripts.write, [valueKey], args);
+    return { result: toWriteResult(reply), unconfirmed };
   }
 
   /** extend-index.lua; whatever it did, the value was not written, which is what a failure says. */
-  private extendIndex(indexKey: string, correlationId: string, ttlMs: number): Promise<unknown> {
+  private extendIndex(indexKey: string, correlationId: string, ttlMs: number): Promise<{ reply: unknown; unconfirmed?: ReplicationTimeoutError }> {
     const args = [correlationId, ttlMs, ttlMs === 0 ? 0 : ttlMs + INDEX_EXPIRY_MARGIN_MS];
-    return this.runScript(this.scripts.extendIndex, [indexKey], args).catch((error: unknown) => {
+    return this.runScriptUnconfirmed(this.scripts.extendIndex, [indexKey], args).catch((error: unknown) => {
       if (error instanceof RedisUnavailableError && error.mayHaveBeenApplied) {
         throw new RedisUnavailableError(error.operation, error.key, false, { cause: error.cause });
       }
@@ -99,16 +123,20 @@ export class ClusterRedisEngine extends RedisEngine {
    * stale one is replaced, compared-and-set so a rival insert's claim is
    * never overwritten. Returns what blocks the insert, else undefined.
    */
-  private async claimIndex({ indexKey, correlationId, ttlMs, valueKeyPrefix, envelope }: InsertRequest): Promise<{ status: WriteStatus; correlationId: string } | undefined> {
+  private async claimIndex({ indexKey, correlationId, ttlMs, valueKeyPrefix, envelope }: InsertRequest): Promise<{
+    holder?: { status: WriteStatus; correlationId: string };
+    unconfirmed?: ReplicationTimeoutError;
+  }> {
     const fingerprint = envelope.subarray(OFFSET.fingerprint, OFFSET.fingerprint + 8);
     let stale = "";
     for (let replaced = 0; ; replaced++) {
-      const holder = (await this.runScript(this.scripts.claimIndex, [indexKey], [correlationId, ttlMs, stale])) as string | null;
-      if (holder === null) return undefined;
+      const { reply, unconfirmed } = await this.runScriptUnconfirmed(this.scripts.claimIndex, [indexKey], [correlationId, ttlMs, stale]);
+      const holder = reply as string | null;
+      if (holder === null) return { unconfirmed };
       const value = await this.getValue(valueKeyPrefix + escapeCorrelationId(holder));
       const owner = value && identityOf(value);
-      if (value && !owner) return { status: WriteStatus.Unreadable, correlationId: holder };
-      if ((owner && owner.fingerprint.equals(fingerprint)) || replaced >= MAX_STALE_HOLDERS) return { status: WriteStatus.DuplicateId, correlationId: holder };
+      if (value && !owner) return { holder: { status: WriteStatus.Unreadable, correlationId: holder } };
+      if ((owner && owner.fingerprint.equals(fingerprint)) || replaced >= MAX_STALE_HOLDERS) return { holder: { status: WriteStatus.DuplicateId, correlationId: holder } };
       stale = holder;
     }
   }

@@ -171,10 +171,7 @@ export abstract class RedisEngine implements SagaEngine {
    */
   protected runWrite(keys: string[], args: Argument[], request?: WriteRequest): Promise<WriteResult> {
     return this.runScript(this.scripts.write, keys, args).then(
-      (reply) => {
-        const [status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId] = reply as [WriteStatus, number, number, number, string?];
-        return { status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId };
-      },
+      toWriteResult,
       (error: unknown) => {
         if (!request || !isWrittenInPart(error)) throw error;
         throw new WriteOutcomeUnknownError(request.sagaName, request.sagaId, request.valueKey, {
@@ -183,6 +180,21 @@ export abstract class RedisEngine implements SagaEngine {
         });
       },
     );
+  }
+
+  /**
+   * Run a script whose reply the caller needs even when, with durability,
+   * too few replicas confirmed it: the command ran on the primary, so its
+   * reply is known, and the ReplicationTimeoutError (`unconfirmed`) is the
+   * caller's to report once its other steps are done.
+   */
+  protected async runScriptUnconfirmed(script: LuaScript, keys: string[], args: Argument[]): Promise<{ reply: unknown; unconfirmed?: ReplicationTimeoutError }> {
+    try {
+      return { reply: await this.runScript(script, keys, args) };
+    } catch (error) {
+      if (error instanceof ReplicationTimeoutError && unconfirmedReplies.has(error)) return { reply: unconfirmedReplies.get(error), unconfirmed: error };
+      throw error;
+    }
   }
 
   /**
@@ -250,9 +262,14 @@ export abstract class RedisEngine implements SagaEngine {
       throw toStoreError(commandError, operation, key, true);
     }
     // The write itself was applied: a WAIT that failed (refused by an ACL, say) confirmed nothing, which is what this error says.
-    if (waitError) throw new ReplicationTimeoutError(operation, key, 0, replicas, timeoutMs, { cause: waitError });
-    if ((acknowledged as number) < replicas) throw new ReplicationTimeoutError(operation, key, acknowledged as number, replicas, timeoutMs);
-    return reply;
+    const unconfirmed = waitError
+      ? new ReplicationTimeoutError(operation, key, 0, replicas, timeoutMs, { cause: waitError })
+      : (acknowledged as number) < replicas
+        ? new ReplicationTimeoutError(operation, key, acknowledged as number, replicas, timeoutMs)
+        : undefined;
+    if (!unconfirmed) return reply;
+    unconfirmedReplies.set(unconfirmed, reply);
+    throw unconfirmed;
   }
 
   private openDurable(): Redis | Cluster {
@@ -291,6 +308,15 @@ export abstract class RedisEngine implements SagaEngine {
     }
   }
 }
+
+/** write.lua's reply as a WriteResult. */
+export function toWriteResult(reply: unknown): WriteResult {
+  const [status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId] = reply as [WriteStatus, number, number, number, string?];
+  return { status, storedVersion, storedSchemaVersion, previousTtlMs, existingCorrelationId };
+}
+
+/** The reply of each durable command that ran but whose WAIT fell short (see runScriptUnconfirmed). */
+const unconfirmedReplies = new WeakMap<ReplicationTimeoutError, unknown>();
 
 function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith("NOSCRIPT");
