@@ -133,7 +133,9 @@ describe("Cluster: the index's node killed during completing saves, restarted fr
         ]);
         if ((index as number) < (value as number)) indexShorterThanValue++;
       }
-      recordFigures("cluster.indexNodeRestart", { sagas: ids.length, failures, failed: failed.length, appliedDespiteFailure, downMs, retriedMs, foundById, indexShorterThanValue });
+      recordFigures("cluster.indexNodeRestart", {
+        description: `Cluster, appendonly: the index's node SIGKILLed during completing saves (${DEFAULT_TTL_SECONDS} s → ${COMPLETED_TTL_SECONDS} s TTL), restarted from AOF; failed saves retried; then findById from a fresh store past the old TTL`,
+        sagas: ids.length, failures, failed: failed.length, appliedDespiteFailure, downMs, retriedMs, foundById, indexShorterThanValue });
 
       expect(failed.length).toBeGreaterThan(0);
       expect(appliedDespiteFailure).toBe(0);

@@ -88,6 +88,7 @@ describe("durability without a confirming replica", () => {
     }
     expect(confirmedAfterMs).toBeDefined();
     recordFigures("durability.noReplica", {
+      description: `durability { replicas: 1, timeoutMs: ${WAIT_MS} } on a master without replica, client commandTimeout 500; ${READERS} readers and ${WRITERS} durable writers for ${RUN_MS / 1000} s; then a replica attaches`,
       timeoutMs: WAIT_MS,
       readers: READERS,
       writers: WRITERS,
