@@ -27,6 +27,9 @@ async function main(): Promise<void> {
     keyPrefix: env("KEY_PREFIX"),
     maxRetries: Number(env("MAX_RETRIES")),
     retryDelayMs: Number(env("RETRY_DELAY_MS")),
+    // Reloads after conflicts stop at the operation bound too; here only MAX_RETRIES may end them, so that on a
+    // loaded machine every call still gets through and the count is exact.
+    operationTimeoutMs: 0,
   });
   await store.initialize();
   const sagaName = env("SAGA_NAME");
