@@ -78,7 +78,7 @@ const richValueArb: fc.Arbitrary<unknown> = fc.letrec<{ value: unknown; array: u
   set: fc.array(tie("value"), { maxLength: 4 }).map((items) => new Set(items)),
   map: fc.dictionary(keyArb, tie("value"), { maxKeys: 4 }).map((entries) => new Map(Object.entries(entries))),
   rows: fc
-    .tuple(fc.uniqueArray(keyArb, { minLength: 0, maxLength: 4 }), fc.nat({ max: 8 }))
+    .tuple(fc.uniqueArray(keyArb, { minLength: 0, maxLength: 4 }), fc.oneof(fc.nat({ max: 8 }), fc.nat({ max: 150 })))
     .map(([keys, n]) => Array.from({ length: n }, (_, i) => Object.fromEntries(keys.map((key) => [key, i])))),
 })).value;
 const richStateArb = fc.dictionary(keyArb, richValueArb, { maxKeys: 6 });
@@ -223,11 +223,12 @@ function tokenStreamArb(): fc.Arbitrary<Buffer> {
 
 /** Record definitions then references in order (the references need the stream order the generator above cannot give). */
 const recordStreamArb = fc
-  .array(fc.tuple(fc.boolean(), fc.nat({ max: 3 }), fc.nat({ max: 3 })), { minLength: 1, maxLength: 40 })
+  .array(fc.tuple(fc.nat({ max: 19 }), fc.nat({ max: 3 }), fc.nat({ max: 3 })), { minLength: 1, maxLength: 600 })
   .map((steps) => {
     const slots = new Map<number, number>();
     const items: number[][] = [];
-    for (const [define, slot, n] of steps) {
+    for (const [draw, slot, n] of steps) {
+      const define = draw === 0;
       if (define || !slots.has(slot)) {
         slots.set(slot, n);
         items.push([0xd4, 0x72, slot, 0x90 + n, ...Array.from({ length: n }, (_, i) => [0xa1, 0x61 + i]).flat(), ...Array.from({ length: n }, () => 0x80)]);
@@ -297,7 +298,8 @@ describe("msgpack: the count is at least what the decode builds, and at most MAX
       }),
       { numRuns: Number(process.env.FUZZ_RUNS ?? 3000) },
     );
-    expect(outcomes.decoded).toBeGreaterThan(300);
+    // About a tenth still decode (most mutations leave bytes after the value, or truncate it).
+    expect(outcomes.decoded, JSON.stringify(outcomes)).toBeGreaterThan(150);
   });
 
   it("random bytes never make it throw anything but an Error, nor count above MAX_WEIGHT_PER_BYTE per byte (2,000 cases)", () => {
