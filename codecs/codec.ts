@@ -14,6 +14,17 @@ export interface SagaCodec {
   encode(state: unknown, reserve: number): Buffer;
   /** Decode a payload produced by `encode` (without the reserved prefix). */
   decode(payload: Buffer): unknown;
+  /**
+   * Optional: how many containers (objects, arrays, Maps, Sets, ...) decoding
+   * `bytes[start..]` could build, counted without decoding: a number at least
+   * that count, or any number up to `limit` when the payload is too short to
+   * hold more; it may stop counting once above `limit`, and throw for bytes
+   * it can tell are not a payload of this codec. The store refuses a payload
+   * above maxStateContainers on write and on read; a codec without it is
+   * bounded by maxStateBytes alone. Called on every encode and decode, so a
+   * short payload must cost no more than a length check.
+   */
+  countContainers?(bytes: Buffer, start: number, limit: number): number;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { stringWithReserve, type SagaCodec } from "./codec";
+import { countJsonContainers } from "./json-containers";
 import { reviveMetadataDates } from "./saga-dates";
 
 /** Plain JSON. Only the saga-bus metadata Dates come back as Dates; see the README's fidelity table. */
@@ -7,4 +8,5 @@ export const jsonCodec: SagaCodec = {
   name: "json",
   encode: (state, reserve) => stringWithReserve(JSON.stringify(state), reserve),
   decode: (payload) => reviveMetadataDates(JSON.parse(payload.toString("utf8"))),
+  countContainers: countJsonContainers,
 };

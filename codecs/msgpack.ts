@@ -1,5 +1,6 @@
 import { Packr, RESERVE_START_SPACE } from "msgpackr";
 import type { SagaCodec } from "./codec";
+import { countMsgpackContainers } from "./msgpack-containers";
 
 /**
  * MessagePack via msgpackr with one pinned option set (codec id 3 means
@@ -12,12 +13,17 @@ import type { SagaCodec } from "./codec";
  * - maps decode as plain objects (a default Unpackr would return Maps);
  * - moreTypes: Set, BigInt and friends survive; Dates use the timestamp extension;
  * - useToJSON false: class instances are stored as their fields, not their toJSON().
+ * - structuredClone false: this codec never writes msgpackr's shared-reference
+ *   extensions (0x69/0x70), and reading them is refused: they would let a
+ *   few bytes stand for a graph whose every path a reader (or a schema) walks.
+ *   What the codec writes is unchanged.
  */
 const packr = new Packr({
   useRecords: true,
   mapsAsObjects: true,
   moreTypes: true,
   useToJSON: false,
+  structuredClone: false,
 });
 
 export const msgpackCodec: SagaCodec = {
@@ -28,6 +34,7 @@ export const msgpackCodec: SagaCodec = {
     return packr.pack(state, RESERVE_START_SPACE | reserve);
   },
   decode: (payload) => packr.unpack(payload),
+  countContainers: countMsgpackContainers,
 };
 
 const MAX_DEPTH = 512;

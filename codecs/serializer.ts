@@ -22,6 +22,16 @@ export interface SerializerOptions {
   /** Largest payload (uncompressed) accepted on write and produced on read. */
   maxStateBytes?: number;
   /**
+   * Most containers (objects, arrays, Maps, Sets, Dates, binary values, ...)
+   * a payload may hold, on write (StateTooLargeError) and on read
+   * (DecodeError), counted from its bytes before decoding: a byte of msgpack
+   * or two of JSON can become a whole object, so maxStateBytes alone does not
+   * bound what a read builds. msgpack's costlier ones weigh more (see
+   * codecs/msgpack-containers.ts). Custom codecs are counted only if they
+   * implement SagaCodec.countContainers.
+   */
+  maxStateContainers?: number;
+  /**
    * What writes produce (default "envelope"). "0.2.2": exactly what
    * @saga-bus/store-redis 0.2.2 writes (plain JSON, metadata.version carrying
    * the new version, Dates as ISO strings, same keys and index), so 0.2.2
@@ -36,6 +46,7 @@ export interface SerializerOptions {
 
 export const DEFAULT_COMPRESS_ABOVE_BYTES = 16 * 1024;
 export const DEFAULT_MAX_STATE_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_MAX_STATE_CONTAINERS = 1_000_000;
 
 export interface DecodedValue {
   state: Record<string, unknown>;
@@ -51,6 +62,7 @@ export class EnvelopeSerializer {
   private readonly codecsById = new Map<number, SagaCodec>();
   private readonly compressAboveBytes: number;
   readonly maxStateBytes: number;
+  readonly maxStateContainers: number;
 
   constructor(options: SerializerOptions = {}) {
     for (const codec of Object.values(BUILT_IN_CODECS)) this.codecsById.set(codec.id, codec);
@@ -69,6 +81,7 @@ export class EnvelopeSerializer {
     // Compression is an envelope flag: a plain value never has it.
     this.compressAboveBytes = legacy ? 0 : nonNegativeInteger("compressAboveBytes", options.compressAboveBytes ?? DEFAULT_COMPRESS_ABOVE_BYTES);
     this.maxStateBytes = nonNegativeInteger("maxStateBytes", options.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES);
+    this.maxStateContainers = nonNegativeInteger("maxStateContainers", options.maxStateContainers ?? DEFAULT_MAX_STATE_CONTAINERS);
   }
 
   /** Turn a codec option into a codec, and make sure it can be read back. */
@@ -105,11 +118,14 @@ export class EnvelopeSerializer {
     if (this.writeFormat === LEGACY_WRITE_FORMAT) {
       // Per-saga codecs other than json are refused at construction (SchemaGate); this guards any other caller.
       if (codec !== jsonCodec) throw new InvalidOptionsError(`writeFormat "0.2.2" writes plain JSON, not codec "${codec.name}"`);
-      return encodeLegacyRequest(sagaName, state as Record<string, unknown>, meta, this.maxStateBytes);
+      const request = encodeLegacyRequest(sagaName, state as Record<string, unknown>, meta, this.maxStateBytes);
+      this.assertWritableContainers(sagaName, jsonCodec, request);
+      return request;
     }
     let buffer = codec.encode(state, HEADER_SIZE);
     const payloadSize = buffer.length - HEADER_SIZE;
     if (payloadSize > this.maxStateBytes) throw new StateTooLargeError(sagaName, payloadSize, this.maxStateBytes);
+    this.assertWritableContainers(sagaName, codec, buffer);
     let flags = 0;
     if (this.compressAboveBytes > 0 && payloadSize > this.compressAboveBytes) {
       const compressed = deflateRawSync(buffer.subarray(HEADER_SIZE), { level: 1 });
@@ -127,9 +143,38 @@ export class EnvelopeSerializer {
     );
   }
 
+  /**
+   * The same rule as on read (assertReadableContainers), so whatever is
+   * written can be read back: a payload of more containers is refused.
+   */
+  private assertWritableContainers(sagaName: string, codec: SagaCodec, buffer: Buffer): void {
+    if (codec.countContainers && codec.countContainers(buffer, HEADER_SIZE, this.maxStateContainers) > this.maxStateContainers) {
+      throw new StateTooLargeError(sagaName, buffer.length - HEADER_SIZE, this.maxStateBytes, this.maxStateContainers);
+    }
+  }
+
+  /** Refuses, before decoding, a payload that could build more containers than maxStateContainers. */
+  private assertReadableContainers(key: string, codec: SagaCodec, payload: Buffer): void {
+    if (!codec.countContainers) return;
+    let containers: number;
+    try {
+      containers = codec.countContainers(payload, 0, this.maxStateContainers);
+    } catch (error) {
+      throw new DecodeError(key, `${codec.name} payload is corrupt: ${(error as Error)?.message}`, { cause: error });
+    }
+    if (containers > this.maxStateContainers) {
+      throw new DecodeError(key, `${codec.name} payload holds more than ${this.maxStateContainers} containers (maxStateContainers)`);
+    }
+  }
+
   /** Decode stored bytes; every failure is a DecodeError naming `key`. */
   decode(key: string, bytes: Buffer): DecodedValue {
-    if (!isEnvelope(bytes)) return { state: decodeLegacy(key, bytes), schemaVersion: undefined, sagaVersion: undefined };
+    if (!isEnvelope(bytes)) {
+      // A 0.2.2 value is its own payload: the same bounds as an envelope's.
+      if (bytes.length > this.maxStateBytes) throw new DecodeError(key, `0.2.2 JSON value is ${bytes.length} bytes, above maxStateBytes (${this.maxStateBytes})`);
+      this.assertReadableContainers(key, jsonCodec, bytes);
+      return { state: decodeLegacy(key, bytes), schemaVersion: undefined, sagaVersion: undefined };
+    }
     const problem = headerProblem(bytes);
     if (problem !== undefined) throw new DecodeError(key, problem);
     const header = readHeader(bytes)!;
@@ -143,6 +188,7 @@ export class EnvelopeSerializer {
         throw new DecodeError(key, `compressed payload is corrupt or inflates past ${this.maxStateBytes} bytes`, { cause: error });
       }
     }
+    this.assertReadableContainers(key, codec, payload);
     let state: unknown;
     try {
       state = codec.decode(payload);

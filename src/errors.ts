@@ -203,8 +203,14 @@ export class StateTooLargeError extends SagaStoreError {
     readonly sagaName: string,
     readonly sizeBytes: number,
     readonly limitBytes: number,
+    /** Set when the state is refused for its containers (maxStateContainers), not its bytes. */
+    readonly limitContainers?: number,
   ) {
-    super(`State of saga ${sagaName} is ${sizeBytes} bytes encoded, above the limit of ${limitBytes} bytes`);
+    super(
+      limitContainers === undefined
+        ? `State of saga ${sagaName} is ${sizeBytes} bytes encoded, above the limit of ${limitBytes} bytes`
+        : `State of saga ${sagaName} holds more than ${limitContainers} containers (objects, arrays, maps, sets, ...) in its ${sizeBytes} encoded bytes, above maxStateContainers`,
+    );
   }
 }
 

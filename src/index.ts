@@ -18,7 +18,7 @@ export * from "./errors";
 export type { SagaState, SagaMetadata, AnySagaState } from "../codecs/state-shape";
 export type { SagaCodec } from "../codecs/codec";
 export { jsonCodec, superjsonCodec, msgpackCodec, type BuiltInCodecName } from "../codecs/index";
-export { DEFAULT_COMPRESS_ABOVE_BYTES, DEFAULT_MAX_STATE_BYTES } from "../codecs/serializer";
+export { DEFAULT_COMPRESS_ABOVE_BYTES, DEFAULT_MAX_STATE_BYTES, DEFAULT_MAX_STATE_CONTAINERS } from "../codecs/serializer";
 export { ENVELOPE_FORMAT_VERSION, HEADER_SIZE as ENVELOPE_HEADER_SIZE } from "../codecs/envelope";
 export { WriteStatus, DeleteStatus, type SagaEngine, type WriteRequest, type InsertRequest, type DeleteRequest, type TakeRequest, type WriteResult } from "./engine";
 export { MemoryEngine } from "./engines/memory";
