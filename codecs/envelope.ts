@@ -96,15 +96,20 @@ function writeToken(buffer: Buffer, offset: number): void {
   buffer.writeUInt32BE(tokenCounter, offset + 4);
 }
 
-/** Fill the reserved first HEADER_SIZE bytes of `buffer`, including a fresh write token. */
-export function writeHeader(buffer: Buffer, header: Omit<EnvelopeHeader, "format">, fingerprint: Buffer): Buffer {
+/**
+ * Fill the reserved first HEADER_SIZE bytes of `buffer`, with a fresh write
+ * token unless `token` is given: a rewrite of the same write in another form
+ * (the operator API's migration) keeps the token of the write it rewrites.
+ */
+export function writeHeader(buffer: Buffer, header: Omit<EnvelopeHeader, "format">, fingerprint: Buffer, token?: Buffer): Buffer {
   buffer[OFFSET.magic] = ENVELOPE_MAGIC;
   buffer[OFFSET.format] = ENVELOPE_FORMAT_VERSION;
   buffer[OFFSET.codec] = header.codecId;
   buffer[OFFSET.flags] = header.flags;
   buffer.writeUInt32BE(header.schemaVersion, OFFSET.schemaVersion);
   buffer.writeUInt32BE(header.sagaVersion, OFFSET.sagaVersion);
-  writeToken(buffer, OFFSET.token);
+  if (token) token.copy(buffer, OFFSET.token, 0, 8);
+  else writeToken(buffer, OFFSET.token);
   fingerprint.copy(buffer, OFFSET.fingerprint);
   return buffer;
 }

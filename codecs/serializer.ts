@@ -56,6 +56,14 @@ export interface DecodedValue {
   sagaVersion: number | undefined;
 }
 
+export interface EncodeMeta {
+  sagaId: string;
+  sagaVersion: number;
+  schemaVersion: number;
+  /** An envelope's write token, when this is a rewrite of that write (codecs/envelope.ts writeHeader); else a fresh one. */
+  writeToken?: Buffer;
+}
+
 export class EnvelopeSerializer {
   readonly writeCodec: SagaCodec;
   readonly writeFormat: WriteFormat;
@@ -100,22 +108,28 @@ export class EnvelopeSerializer {
     return codec;
   }
 
+  /** The codec with this envelope id, if this serializer knows it. */
+  codecById(id: number): SagaCodec | undefined {
+    return this.codecsById.get(id);
+  }
+
+  /** The name of the codec with this envelope id: a built-in one's, or a custom one this serializer was given; else "codec <id>". */
+  codecName(id: number): string {
+    return this.codecsById.get(id)?.name ?? `codec ${id}`;
+  }
+
   /** Refuses (INVALID_KEY) a correlation id the write format's key layout cannot hold: with "0.2.2", one 0.2.2 would look up elsewhere. */
   assertWritableCorrelationId(correlationId: string): void {
     if (this.writeFormat === LEGACY_WRITE_FORMAT) assertLegacyCorrelationId(correlationId);
   }
 
   /**
-   * The write request for one value: an envelope, or with writeFormat "0.2.2"
-   * a plain-JSON request (codecs/envelope.ts) whose payload is the 0.2.2 text.
+   * The write request for one value: an envelope, or with format "0.2.2"
+   * (default: the writeFormat option) a plain-JSON request (codecs/envelope.ts)
+   * whose payload is the 0.2.2 text.
    */
-  encode(
-    sagaName: string,
-    state: unknown,
-    meta: { sagaId: string; sagaVersion: number; schemaVersion: number },
-    codec: SagaCodec = this.writeCodec,
-  ): Buffer {
-    if (this.writeFormat === LEGACY_WRITE_FORMAT) {
+  encode(sagaName: string, state: unknown, meta: EncodeMeta, codec: SagaCodec = this.writeCodec, format: WriteFormat = this.writeFormat): Buffer {
+    if (format === LEGACY_WRITE_FORMAT) {
       // Per-saga codecs other than json are refused at construction (SchemaGate); this guards any other caller.
       if (codec !== jsonCodec) throw new InvalidOptionsError(`writeFormat "0.2.2" writes plain JSON, not codec "${codec.name}"`);
       const request = encodeLegacyRequest(sagaName, state as Record<string, unknown>, meta, this.maxStateBytes);
@@ -140,6 +154,7 @@ export class EnvelopeSerializer {
       buffer,
       { codecId: codec.id, flags, schemaVersion: meta.schemaVersion, sagaVersion: meta.sagaVersion },
       sagaIdFingerprint(meta.sagaId),
+      meta.writeToken,
     );
   }
 

@@ -72,6 +72,21 @@ export function isCompleted(state: Loose): boolean {
   return metadata ? metadata.isCompleted === true : state.status === "completed";
 }
 
+/**
+ * When the state was last saved, as it says: a saga-bus state's
+ * metadata.updatedAt; a seed-shaped one's metadata.updatedAt or top-level
+ * updatedAt (a Date or an ISO string). Undefined when it says nothing readable.
+ */
+export function readUpdatedAt(state: Loose): Date | undefined {
+  const metadata = metadataOf(state);
+  const candidates = busMetadataOf(state) ? [metadata!.updatedAt] : [metadata?.updatedAt, state.updatedAt];
+  for (const value of candidates) {
+    const date = value instanceof Date ? value : typeof value === "string" ? new Date(value) : undefined;
+    if (date && !Number.isNaN(date.getTime())) return date;
+  }
+  return undefined;
+}
+
 /** A shallow copy of `state` carrying `version` where its shape keeps it. */
 export function withVersion<T extends Loose>(state: T, version: number): T {
   const metadata = metadataOf(state);

@@ -94,6 +94,42 @@ export interface TakeRequest {
   indexKeyOf(value: Buffer): string | undefined;
 }
 
+/** A key as the operator API reads it (src/operator/). */
+export interface StoredEntry {
+  /** The value, or its first `limitBytes` when asked for fewer; null when the key is missing. */
+  bytes: Buffer | null;
+  /** Remaining life: -2 missing, -1 no expiry, else milliseconds (PTTL). */
+  ttlMs: number;
+}
+
+/**
+ * The operator API's rewrite (migrate) or removal (deleteCompletedBefore) of
+ * one value: done only while the key still holds exactly `expected`, so a
+ * write made since always wins. A rewrite keeps the value's expiry.
+ */
+export interface ReplaceRequest {
+  valueKey: string;
+  /** The bytes read, compared whole. */
+  expected: Buffer;
+  /** The new stored bytes; null deletes the value and, if it still points at `correlationId`, its index. */
+  replacement: Buffer | null;
+  /** With a deletion: the saga's id index key (none when the stored saga id could never be a key). */
+  indexKey?: string;
+  correlationId: string;
+}
+
+/**
+ * Drop a saga id's index that leads nowhere: only while it still points at
+ * `correlationId` and the value there does not carry `fingerprint` (missing,
+ * or another saga's); an unreadable value keeps it.
+ */
+export interface OrphanIndexRequest {
+  indexKey: string;
+  correlationId: string;
+  valueKey: string;
+  fingerprint: Buffer;
+}
+
 export const DeleteStatus = { Deleted: 1, Missing: 0, OtherSaga: -4, Unreadable: -5 } as const;
 export type DeleteStatus = (typeof DeleteStatus)[keyof typeof DeleteStatus];
 
@@ -139,4 +175,13 @@ export interface SagaEngine {
   take(request: TakeRequest): Promise<Buffer | null>;
   /** Every key starting with `prefix`, in batches, across all primaries of a Cluster (SCAN semantics: a key may repeat). */
   scanPrefix(prefix: string): AsyncIterable<string[]>;
+
+  // ---- the operator API's (src/operator/): batch jobs over stored sagas ----
+
+  /** Each key's bytes (at most `limitBytes` of each, when given) and remaining life, in as few round trips as the engine can. */
+  readEntries(keys: readonly string[], limitBytes?: number): Promise<StoredEntry[]>;
+  /** Rewrite or delete a value that still holds exactly what was read (ReplaceRequest); false when it changed or went meanwhile. */
+  replaceValue(request: ReplaceRequest): Promise<boolean>;
+  /** OrphanIndexRequest; true when the index was dropped. */
+  dropOrphanIndex(request: OrphanIndexRequest): Promise<boolean>;
 }

@@ -27,7 +27,8 @@ export type SagaStoreErrorCode =
   | "REGISTRY_INVALID"
   | "SCHEMA_VALIDATION_FAILED"
   | "MIGRATION_FAILED"
-  | "SCHEMA_VERSION_AHEAD";
+  | "SCHEMA_VERSION_AHEAD"
+  | "MIGRATION_REFUSED";
 
 const STORE_CLASS = Symbol("saga-store-error-class");
 
@@ -471,5 +472,20 @@ export class AmbiguousIdError extends SagaStoreError {
     readonly id: string,
   ) {
     super(`"${id}" is the correlation id of one ${sagaName} saga and the saga id of another; nothing deleted (use deleteByCorrelationId or deleteById)`);
+  }
+}
+
+/**
+ * The operator API's migrateAll would break a rule (a target above what the
+ * fleet writes, a stored schema version the registry does not know, a target
+ * the format cannot hold): refused before anything is written.
+ */
+export class MigrationRefusedError extends SagaStoreError {
+  readonly code = "MIGRATION_REFUSED" as const;
+  constructor(
+    readonly sagaName: string,
+    readonly reason: string,
+  ) {
+    super(`Migration of ${sagaName} refused: ${reason}. Nothing was written.`);
   }
 }

@@ -20,7 +20,26 @@ export type { SagaCodec } from "../codecs/codec";
 export { jsonCodec, superjsonCodec, msgpackCodec, type BuiltInCodecName } from "../codecs/index";
 export { DEFAULT_COMPRESS_ABOVE_BYTES, DEFAULT_MAX_STATE_BYTES, DEFAULT_MAX_STATE_CONTAINERS } from "../codecs/serializer";
 export { ENVELOPE_FORMAT_VERSION, HEADER_SIZE as ENVELOPE_HEADER_SIZE } from "../codecs/envelope";
-export { WriteStatus, DeleteStatus, type SagaEngine, type WriteRequest, type InsertRequest, type DeleteRequest, type TakeRequest, type WriteResult } from "./engine";
+export {
+  WriteStatus,
+  DeleteStatus,
+  type SagaEngine,
+  type WriteRequest,
+  type InsertRequest,
+  type DeleteRequest,
+  type TakeRequest,
+  type WriteResult,
+  type StoredEntry,
+  type ReplaceRequest,
+  type OrphanIndexRequest,
+} from "./engine";
+export type { RunControl, OperatorProgress, OperatorProblem, OperatorOperation, ProblemReporting } from "./operator/walk";
+export type { SagaStats } from "./operator/stats";
+export type { VerifyOptions, VerifyResult } from "./operator/verify";
+export type { MigrateOptions, MigrateResult } from "./operator/migrate";
+export type { DeleteCompletedOptions, DeleteCompletedResult } from "./operator/delete-completed";
+export type { InspectedSaga, InspectTarget } from "./operator/inspect";
+export type { StoredForm } from "./operator/stored-form";
 export { MemoryEngine } from "./engines/memory";
 export { identityOf, type StoredIdentity } from "../codecs/stored-identity";
 export { sagaIdFingerprint } from "../codecs/envelope";

@@ -1,6 +1,6 @@
 import type { DecodedValue, EnvelopeSerializer } from "../codecs/serializer";
 import type { SagaCodec } from "../codecs/codec";
-import type { StepOutcome } from "../migrations/chain";
+import type { MigrationChain, StepOutcome } from "../migrations/chain";
 import { jsonCodec } from "../codecs/index";
 import { LEGACY_WRITE_FORMAT } from "../codecs/legacy-json";
 import { InvalidStateError, MigrationError, RegistryInvalidError, SchemaValidationError, SchemaVersionAheadError } from "./errors";
@@ -98,7 +98,31 @@ export class SchemaGate {
   materialize(sagaName: string, key: string, decoded: DecodedValue): AnySagaState {
     const saga = this.registry?.lookup(sagaName);
     if (!saga) return decoded.state;
-    return upgrade(sagaName, key, decoded, saga, this.registry!.legacySchemaVersion);
+    return withStoreFields(upgrade(sagaName, key, decoded, saga, this.registry!.legacySchemaVersion, saga.chain.latest).state, decoded.state);
+  }
+
+  /** The schema version a decoded value is read as: its envelope's, else (0.2.2 JSON) the registry's legacySchemaVersion. */
+  storedVersion(sagaName: string, decoded: DecodedValue): number {
+    if (decoded.schemaVersion !== undefined) return decoded.schemaVersion;
+    // Any saga name, even one a strict registry does not declare: counting never refuses.
+    return this.registry?.names.includes(sagaName) ? this.registry.legacySchemaVersion : UNREGISTERED_SCHEMA_VERSION;
+  }
+
+  /**
+   * A stored value as a rewrite at schema version `to` stores it (the
+   * operator API's migration): upgraded to `to`, validated at every step, in
+   * its input form, beside the store's fields. A saga the registry does not
+   * declare keeps its fields as they are.
+   */
+  rewriteAt(sagaName: string, key: string, decoded: DecodedValue, to: number): AnySagaState {
+    const saga = this.registry?.lookup(sagaName);
+    if (!saga) return decoded.state;
+    return withStoreFields(upgrade(sagaName, key, decoded, saga, this.registry!.legacySchemaVersion, to).raw, decoded.state);
+  }
+
+  /** The saga's chain, for the operator API's checks; undefined for a saga the registry does not declare. */
+  chainOf(sagaName: string): MigrationChain | undefined {
+    return this.registry?.lookup(sagaName)?.chain;
   }
 }
 
@@ -137,7 +161,12 @@ function legacyWriteProblems(sagaName: string, { chain }: RegisteredSaga, codec:
   return problems;
 }
 
-function upgrade(sagaName: string, key: string, decoded: DecodedValue, { chain }: RegisteredSaga, legacyVersion: number): AnySagaState {
+/**
+ * A decoded value upgraded from its stored schema version to `to` (never
+ * down), validated at every step: the schema's output and the input form
+ * that parsed into it (what a write stores).
+ */
+function upgrade(sagaName: string, key: string, decoded: DecodedValue, { chain }: RegisteredSaga, legacyVersion: number, to: number): { state: unknown; raw: unknown } {
   const stored = decoded.schemaVersion ?? legacyVersion;
   const sagaId = readSagaId(decoded.state);
   if (stored > chain.latest) throw new SchemaVersionAheadError(sagaName, sagaId, key, stored, chain.latest);
@@ -149,16 +178,16 @@ function upgrade(sagaName: string, key: string, decoded: DecodedValue, { chain }
   const parsed = chain.parse(withoutStoreFields(decoded.state), stored);
   if (!parsed.ok) {
     const invalid = readFailure(sagaName, sagaId, parsed);
-    if (stored === chain.latest) throw invalid;
-    throw new MigrationError(sagaName, sagaId, key, stored, chain.latest, { cause: invalid });
+    if (stored === to) throw invalid;
+    throw new MigrationError(sagaName, sagaId, key, stored, to, { cause: invalid });
   }
-  if (stored === chain.latest) return withStoreFields(parsed.state, decoded.state);
-  const upgraded = chain.migrate(parsed.state, stored, chain.latest);
+  if (stored === to) return parsed;
+  const upgraded = chain.migrate(parsed.state, stored, to);
   if (!upgraded.ok) {
     const cause = upgraded.kind === "threw" ? upgraded.cause : readFailure(sagaName, sagaId, upgraded);
     throw new MigrationError(sagaName, sagaId, key, upgraded.from, upgraded.to, { cause });
   }
-  return withStoreFields(upgraded.state, decoded.state);
+  return upgraded;
 }
 
 type Failed = Exclude<StepOutcome, { ok: true }>;

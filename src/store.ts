@@ -12,6 +12,12 @@ import { retrying } from "./retry";
 import { SchemaGate } from "./schema-gate";
 import { loadSagaBusErrors } from "./saga-bus-errors";
 import { WriteProtocol } from "./write-protocol";
+import { countValues, type OperatorParts, type RunControl } from "./operator/walk";
+import { sagaStats, type SagaStats } from "./operator/stats";
+import { verifySaga, type VerifyOptions, type VerifyResult } from "./operator/verify";
+import { migrateSaga, type MigrateOptions, type MigrateResult } from "./operator/migrate";
+import { deleteCompletedSagas, type DeleteCompletedOptions, type DeleteCompletedResult } from "./operator/delete-completed";
+import { inspectSaga, type InspectTarget, type InspectedSaga } from "./operator/inspect";
 import { applyStoredVersion, isCompleted, isSagaBusShaped, readCorrelationId, readSagaId, readVersion, withVersion, type AnySagaState, type SagaState } from "../codecs/state-shape";
 
 export interface SagaStoreOptions<Types = any> extends SerializerOptions {
@@ -325,6 +331,71 @@ export class SagaStore<Types = any> {
         if (correlationId !== undefined) yield correlationId;
       }
     }
+  }
+
+  // ---- operating: batch jobs over every stored saga (src/operator/) ----------
+  // SCAN on every primary, pipelined batches, memory bounded by the batch; each
+  // takes a RunControl (progress, stop signal, rate) as its last argument.
+
+  /** How many sagas of a type are stored (SCAN only: no value is read). */
+  async countByName(sagaName: SagaName<Types>, control: RunControl = {}): Promise<number> {
+    return countValues(await this.operatorParts(sagaName), sagaName, "stats", control);
+  }
+
+  /** Every saga name that has keys under this store's prefix (one SCAN of all of them). */
+  async sagaNames(): Promise<string[]> {
+    const parts = await this.operatorParts();
+    const names = new Set<string>();
+    for await (const keys of parts.caller.ready().scanPrefix(this.keys.sagaKeysPrefix)) {
+      for (const key of keys) {
+        const rest = key.slice(this.keys.sagaKeysPrefix.length);
+        const colon = rest.indexOf(":");
+        if (colon > 0) names.add(rest.slice(0, colon));
+      }
+    }
+    return [...names].sort();
+  }
+
+  /** Counts of one saga type's values and indexes: schema versions, codecs, forms, sizes, TTLs, completed, undecodable, broken indexes. */
+  async stats(sagaName: SagaName<Types>, control: RunControl = {}): Promise<SagaStats> {
+    return sagaStats(await this.operatorParts(sagaName), sagaName, control);
+  }
+
+  /** Read every value as reads do (decoded; with a registry, upgraded and validated) and every id index; list what fails. */
+  async verify(sagaName: SagaName<Types>, options: VerifyOptions = {}, control: RunControl = {}): Promise<VerifyResult> {
+    return verifySaga(await this.operatorParts(sagaName), sagaName, { ...options, ...control }, (key, bytes) => this.decodeStored(sagaName, key, bytes));
+  }
+
+  /**
+   * Rewrite every value not yet at the target schema version, codec or
+   * form, never over a live write (README "Operating"). Refused with
+   * MigrationRefusedError, before anything is written, when the target
+   * breaks the rollout rules or a stored schema version is unknown.
+   */
+  async migrateAll(sagaName: SagaName<Types>, options: MigrateOptions = {}, control: RunControl = {}): Promise<MigrateResult> {
+    return migrateSaga(await this.operatorParts(sagaName), sagaName, { ...options, ...control });
+  }
+
+  /** Delete the completed sagas last saved before `options.before` (each only if unchanged since it was read), or with dryRun count them. */
+  async deleteCompleted(sagaName: SagaName<Types>, options: DeleteCompletedOptions, control: RunControl = {}): Promise<DeleteCompletedResult> {
+    return deleteCompletedSagas(await this.operatorParts(sagaName), sagaName, { ...options, ...control });
+  }
+
+  /** saga-bus's SQL stores' signature: delete the completed sagas last saved before `before`; returns how many. */
+  async deleteCompletedBefore(sagaName: SagaName<Types>, before: Date, control: RunControl = {}): Promise<number> {
+    return (await this.deleteCompleted(sagaName, { before }, control)).deleted;
+  }
+
+  /** One saga as stored: header fields, TTL, the decoded state, and with a registry the state reads return. */
+  async inspect(sagaName: SagaName<Types>, target: InspectTarget): Promise<InspectedSaga> {
+    return inspectSaga(await this.operatorParts(sagaName), sagaName, target, (key, bytes) => this.decodeStored(sagaName, key, bytes));
+  }
+
+  /** The store's parts for the operator API, once started; a saga name is checked like any key part (not against the registry). */
+  private async operatorParts(sagaName?: string): Promise<OperatorParts> {
+    if (!this.caller.engine) await this.start();
+    if (sagaName !== undefined) assertSagaName(sagaName);
+    return { keys: this.keys, serializer: this.serializer, schemas: this.schemas, caller: this.caller };
   }
 
   // ---- internals ------------------------------------------------------------

@@ -1,4 +1,4 @@
-import { DeleteStatus, WriteStatus, type DeleteRequest, type InsertRequest, type SagaEngine, type TakeRequest, type WriteRequest, type WriteResult } from "../engine";
+import { DeleteStatus, WriteStatus, type DeleteRequest, type InsertRequest, type OrphanIndexRequest, type ReplaceRequest, type SagaEngine, type StoredEntry, type TakeRequest, type WriteRequest, type WriteResult } from "../engine";
 import { escapeCorrelationId } from "../../codecs/correlation-id-escape";
 import { identityOf } from "../../codecs/stored-identity";
 import { OFFSET, isPlainRequest, storedBytesOf } from "../../codecs/envelope";
@@ -83,6 +83,36 @@ export class MemoryEngine implements SagaEngine {
 
   async *scanPrefix(prefix: string): AsyncIterable<string[]> {
     yield this.keysStartingWith(prefix);
+  }
+
+  async readEntries(keys: readonly string[], limitBytes?: number): Promise<StoredEntry[]> {
+    return keys.map((key) => {
+      const entry = this.live(key);
+      if (!entry) return { bytes: null, ttlMs: -2 };
+      const bytes = Buffer.from(limitBytes === undefined ? entry.bytes : entry.bytes.subarray(0, limitBytes));
+      return { bytes, ttlMs: entry.expiresAt ? Math.max(1, entry.expiresAt - Date.now()) : -1 };
+    });
+  }
+
+  async replaceValue({ valueKey, expected, replacement, indexKey, correlationId }: ReplaceRequest): Promise<boolean> {
+    const entry = this.live(valueKey);
+    if (!entry || !entry.bytes.equals(expected)) return false;
+    if (replacement) {
+      entry.bytes = Buffer.from(replacement);
+    } else {
+      this.entries.delete(valueKey);
+      if (indexKey) this.deleteIndex(indexKey, correlationId);
+    }
+    return true;
+  }
+
+  async dropOrphanIndex({ indexKey, correlationId, valueKey, fingerprint }: OrphanIndexRequest): Promise<boolean> {
+    if (this.live(indexKey)?.bytes.toString("utf8") !== correlationId) return false;
+    const value = this.live(valueKey);
+    const owner = value && identityOf(value.bytes);
+    if (value && (!owner || owner.fingerprint.equals(fingerprint))) return false;
+    this.entries.delete(indexKey);
+    return true;
   }
 
   /** The live keys starting with `prefix`, read synchronously (for InMemorySagaStore's test helpers). */

@@ -1,4 +1,4 @@
-import { DeleteStatus, WriteStatus, type DeleteRequest, type InsertRequest, type WriteRequest, type WriteResult } from "../engine";
+import { DeleteStatus, WriteStatus, type DeleteRequest, type InsertRequest, type OrphanIndexRequest, type ReplaceRequest, type WriteRequest, type WriteResult } from "../engine";
 import { escapeCorrelationId } from "../../codecs/correlation-id-escape";
 import { OFFSET } from "../../codecs/envelope";
 import { identityOf } from "../../codecs/stored-identity";
@@ -114,6 +114,33 @@ export class ClusterRedisEngine extends RedisEngine {
     const status = (await this.runScript(this.scripts.deleteOwned, [valueKey], [fingerprint])) as DeleteStatus;
     if (status !== DeleteStatus.Unreadable) await this.dropIndex(indexKey, correlationId);
     return status;
+  }
+
+  async replaceValue({ valueKey, expected, replacement, indexKey, correlationId }: ReplaceRequest): Promise<boolean> {
+    const replaced = (await this.runScript(this.scripts.replaceValue, [valueKey], replacement ? [expected, "set", replacement] : [expected, "delete"])) === 1;
+    if (replaced && !replacement && indexKey) await this.dropIndex(indexKey, correlationId);
+    return replaced;
+  }
+
+  /**
+   * Index and value live on different nodes, so no one script can judge both:
+   * the value is read, the index dropped while it still points there, and the
+   * value read again. An insert of the saga that landed in between (value
+   * first, then its claim on the index) gets its index back.
+   */
+  async dropOrphanIndex({ indexKey, correlationId, valueKey, fingerprint }: OrphanIndexRequest): Promise<boolean> {
+    const leadsToSaga = async () => {
+      const value = await this.getValue(valueKey);
+      if (!value) return false;
+      const owner = identityOf(value);
+      return !owner || owner.fingerprint.equals(fingerprint);
+    };
+    if (await leadsToSaga()) return false;
+    if ((await this.runScript(this.scripts.deleteIndex, [indexKey], [correlationId])) !== 1) return false;
+    if (!(await leadsToSaga())) return true;
+    const ttlMs = await this.client.pttl(valueKey).catch(() => -1);
+    await this.runScript(this.scripts.claimIndex, [indexKey], [correlationId, ttlMs > 0 ? ttlMs + INDEX_EXPIRY_MARGIN_MS : 0, ""]);
+    return false;
   }
 
   /**

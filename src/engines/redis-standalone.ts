@@ -1,4 +1,4 @@
-import type { DeleteRequest, DeleteStatus, InsertRequest, WriteRequest, WriteResult } from "../engine";
+import type { DeleteRequest, DeleteStatus, InsertRequest, OrphanIndexRequest, ReplaceRequest, WriteRequest, WriteResult } from "../engine";
 import { RedisEngine } from "./redis";
 
 /**
@@ -18,5 +18,16 @@ export class StandaloneRedisEngine extends RedisEngine {
 
   async deleteOwned({ valueKey, fingerprint, indexKey, correlationId }: DeleteRequest): Promise<DeleteStatus> {
     return (await this.runScript(this.scripts.deleteOwned, [valueKey, indexKey], [fingerprint, correlationId])) as DeleteStatus;
+  }
+
+  async replaceValue({ valueKey, expected, replacement, indexKey, correlationId }: ReplaceRequest): Promise<boolean> {
+    const reply = replacement
+      ? await this.runScript(this.scripts.replaceValue, [valueKey], [expected, "set", replacement])
+      : await this.runScript(this.scripts.replaceValue, indexKey ? [valueKey, indexKey] : [valueKey], [expected, "delete", correlationId]);
+    return reply === 1;
+  }
+
+  async dropOrphanIndex({ indexKey, correlationId, valueKey, fingerprint }: OrphanIndexRequest): Promise<boolean> {
+    return (await this.runScript(this.scripts.dropOrphanIndex, [indexKey, valueKey], [correlationId, fingerprint])) === 1;
   }
 }

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from "ioredis";
-import type { DeleteRequest, DeleteStatus, InsertRequest, SagaEngine, TakeRequest, WriteRequest, WriteResult, WriteStatus } from "../engine";
+import type { DeleteRequest, DeleteStatus, InsertRequest, OrphanIndexRequest, ReplaceRequest, SagaEngine, StoredEntry, TakeRequest, WriteRequest, WriteResult, WriteStatus } from "../engine";
 import { EvictionPolicyError, ReplicationTimeoutError, SagaStoreError, WriteOutcomeUnknownError } from "../errors";
 import { beforeDeadline } from "../deadline";
 import { LuaScript } from "../lua-script";
@@ -7,7 +7,18 @@ import { isWrittenInPart, toStoreError } from "./redis-errors";
 import { neededCommands, refuseMissingPermissions } from "./redis-permissions";
 
 let scripts:
-  | { write: LuaScript; deleteOwned: LuaScript; deleteIndex: LuaScript; extendIndex: LuaScript; trimIndex: LuaScript; claimIndex: LuaScript; retract: LuaScript; checkPermissions: LuaScript }
+  | {
+      write: LuaScript;
+      deleteOwned: LuaScript;
+      deleteIndex: LuaScript;
+      extendIndex: LuaScript;
+      trimIndex: LuaScript;
+      claimIndex: LuaScript;
+      retract: LuaScript;
+      checkPermissions: LuaScript;
+      replaceValue: LuaScript;
+      dropOrphanIndex: LuaScript;
+    }
   | undefined;
 function loadScripts() {
   scripts ??= {
@@ -19,6 +30,8 @@ function loadScripts() {
     claimIndex: new LuaScript("claim-index"),
     retract: new LuaScript("retract"),
     checkPermissions: new LuaScript("check-permissions"),
+    replaceValue: new LuaScript("replace-value"),
+    dropOrphanIndex: new LuaScript("drop-orphan-index"),
   };
   return scripts;
 }
@@ -163,6 +176,44 @@ export abstract class RedisEngine implements SagaEngine {
       } while (cursor !== "0");
     }
   }
+
+  /**
+   * A standalone server gets the whole batch in one pipeline. A Cluster's
+   * keys hash to many slots, which one ioredis pipeline cannot span: each
+   * key's two commands go out as a pipeline of their own, all at once.
+   */
+  async readEntries(keys: readonly string[], limitBytes?: number): Promise<StoredEntry[]> {
+    const read = (pipeline: ReturnType<Redis["pipeline"]>, key: string) => {
+      if (limitBytes === undefined) pipeline.getBuffer(key);
+      else pipeline.getrangeBuffer(key, 0, limitBytes - 1);
+      pipeline.pttl(key);
+    };
+    const entryOf = (replies: [Error | null, unknown][] | null, at: number, key: string): StoredEntry => {
+      const [[readError, bytes], [ttlError, ttlMs]] = [replies![at]!, replies![at + 1]!];
+      const error = readError ?? ttlError;
+      if (error) throw toStoreError(error, limitBytes === undefined ? "GET" : "GETRANGE", key, false);
+      // Gone by the time its expiry was asked (or missing: GETRANGE then gives "").
+      if (ttlMs === -2) return { bytes: null, ttlMs: -2 };
+      return { bytes: bytes as Buffer | null, ttlMs: ttlMs as number };
+    };
+    if (keys.length === 0) return [];
+    if (isCluster(this.client)) {
+      return Promise.all(
+        keys.map(async (key) => {
+          const pipeline = this.client.pipeline();
+          read(pipeline, key);
+          return entryOf(await pipeline.exec().catch(failure("GET", key, false)), 0, key);
+        }),
+      );
+    }
+    const pipeline = this.client.pipeline();
+    for (const key of keys) read(pipeline, key);
+    const replies = await pipeline.exec().catch(failure("GET", keys[0], false));
+    return keys.map((key, i) => entryOf(replies, 2 * i, key));
+  }
+
+  abstract replaceValue(request: ReplaceRequest): Promise<boolean>;
+  abstract dropOrphanIndex(request: OrphanIndexRequest): Promise<boolean>;
 
   /**
    * Run write.lua: its reply as a WriteResult. Given the request (a write
