@@ -103,7 +103,11 @@ export class SchemaGate {
 
   /** The schema version a decoded value is read as: its envelope's, else (0.2.2 JSON) the registry's legacySchemaVersion. */
   storedVersion(sagaName: string, decoded: DecodedValue): number {
-    if (decoded.schemaVersion !== undefined) return decoded.schemaVersion;
+    return decoded.schemaVersion ?? this.legacyVersion(sagaName);
+  }
+
+  /** The schema version a 0.2.2 value (plain JSON, no header) of this saga is read as. */
+  legacyVersion(sagaName: string): number {
     // Any saga name, even one a strict registry does not declare: counting never refuses.
     return this.registry?.names.includes(sagaName) ? this.registry.legacySchemaVersion : UNREGISTERED_SCHEMA_VERSION;
   }

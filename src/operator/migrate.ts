@@ -184,7 +184,7 @@ function resolveTarget(parts: OperatorParts, sagaName: string, options: MigrateO
   }
   if (legacy) {
     // Plain JSON carries no schema version: every reader takes it as legacySchemaVersion.
-    const legacyVersion = schemas.storedVersion(sagaName, { state: {}, schemaVersion: undefined, sagaVersion: undefined });
+    const legacyVersion = schemas.legacyVersion(sagaName);
     if (schemaVersion !== undefined && schemaVersion !== legacyVersion) {
       throw new MigrationRefusedError(sagaName, `format "0.2.2" values are read as schema version ${legacyVersion} (legacySchemaVersion), not ${schemaVersion}`);
     }
@@ -196,7 +196,7 @@ function resolveTarget(parts: OperatorParts, sagaName: string, options: MigrateO
 /** The first pass: every value's stored schema version, from its header alone (a 0.2.2 value: the version it is read as). False when stopped. */
 async function countStoredVersions(parts: OperatorParts, sagaName: string, control: RunControl, found: MigrateResult["found"]): Promise<boolean> {
   const phaseStartedAt = performance.now();
-  const legacyVersion = parts.schemas.storedVersion(sagaName, { state: {}, schemaVersion: undefined, sagaVersion: undefined });
+  const legacyVersion = parts.schemas.legacyVersion(sagaName);
   for await (const { values } of keyBatches(parts, sagaName, 2_000)) {
     if (control.signal?.aborted) return false;
     for (const { bytes } of await readEntries(parts, values.map(({ key }) => key), HEADER_SIZE)) {
@@ -241,7 +241,9 @@ function rewriteOf(
   if (target.schemaVersion !== undefined && storedVersion > target.schemaVersion) return "ahead";
   const schemaVersion = target.schemaVersion ?? storedVersion;
   const codec = target.codec ?? storedCodec;
-  const format = target.format ?? storedFormat;
+  // Plain JSON is json read as legacySchemaVersion: a 0.2.2 value brought to another version or codec becomes an envelope.
+  const outgrowsPlain = schemaVersion !== schemas.legacyVersion(sagaName) || codec !== jsonCodec;
+  const format = target.format ?? (storedFormat === LEGACY_WRITE_FORMAT && outgrowsPlain ? "envelope" : storedFormat);
   if (schemaVersion === storedVersion && codec === storedCodec && format === storedFormat) return "at-target";
   const state = schemas.rewriteAt(sagaName, key, decoded, schemaVersion);
   const sagaId = readSagaId(state);

@@ -83,7 +83,7 @@ export async function sagaStats(parts: OperatorParts, sagaName: string, control:
       if (form.compressed) stats.compressed++;
       if (form.header) bump(stats.bySchemaVersion, form.header.schemaVersion);
       if (!state) return;
-      if (form.format === "0.2.2") bump(stats.bySchemaVersion, parts.schemas.storedVersion(sagaName, { state, schemaVersion: undefined, sagaVersion: undefined }));
+      if (form.format === "0.2.2") bump(stats.bySchemaVersion, parts.schemas.legacyVersion(sagaName));
       if (isCompleted(state)) stats.completed++;
       const sagaId = readSagaId(state);
       if (sagaId !== undefined) indexed.push({ correlationId, sagaId });
