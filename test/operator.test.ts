@@ -105,7 +105,11 @@ describe.each(["memory", "redis", "cluster"] as const)("operator API on %s", (en
     expect(await snapshot()).toEqual(before);
 
     const ttlBefore = await backend.pttl(valueKeyOf(backend.prefix, SAGA, PLANTED.v2ttl));
+    const tokenAt = async (id: string) => (await backend.getRaw(valueKeyOf(backend.prefix, SAGA, id)))!.subarray(12, 20).toString("hex");
+    const tokenBefore = await tokenAt(PLANTED.v2msgpack[1]!);
     const run = await store.migrateAll(SAGA);
+    // The rewrite is the same write in another form: its token stays, so a lost-reply re-send still recognises it.
+    expect(await tokenAt(PLANTED.v2msgpack[1]!)).toBe(tokenBefore);
     expect(run).toMatchObject({
       target: { schemaVersion: 3 },
       found: { total: EXPECTED.count },

@@ -40,6 +40,8 @@ export interface MigrateResult {
   alreadyAtTarget: number;
   /** Stored at a schema version above the target: left as they are, a migration never writes an older one. */
   ahead: number;
+  /** Rewrites that found the value changed by a live write since it was read, and reloaded it (once per reload). */
+  reloaded: number;
   /** A live write changed the value at every attempt: left to it (a re-run migrates it if it is still not at the target). */
   contended: number;
   /** Deleted meanwhile. */
@@ -52,8 +54,8 @@ export interface MigrateResult {
 }
 
 const DEFAULT_CONCURRENCY = 256;
-/** Reloads of one value after a live write changed it under the rewrite. */
-const MAX_ATTEMPTS = 3;
+/** Attempts at one value, each after a live write changed it under the rewrite. */
+const MAX_ATTEMPTS = 10;
 
 interface Target {
   schemaVersion: number | undefined;
@@ -80,6 +82,7 @@ export async function migrateSaga(parts: OperatorParts, sagaName: string, option
     migrated: 0,
     alreadyAtTarget: 0,
     ahead: 0,
+    reloaded: 0,
     contended: 0,
     gone: 0,
     failed: 0,
@@ -128,6 +131,7 @@ export async function migrateSaga(parts: OperatorParts, sagaName: string, option
         result.contended++;
         return;
       }
+      result.reloaded++;
       bytes = (await readEntries(parts, [key]))[0]!.bytes;
     }
   };
