@@ -23,8 +23,8 @@ const OrderV1 = z.object({ orderId: z.string(), customerId: z.string(), status: 
 const OrderV2 = OrderV1.extend({ currency: z.string().length(3) });
 const OrderV3 = OrderV2.extend({ shippingAddress: AddressV1.extend({ line2: z.string() }) });
 
-const v1Only = defineSaga(SAGA_NAME, OrderV1);
-const v1ToV3 = defineSaga(SAGA_NAME, OrderV1)
+export const v1Only = defineSaga(SAGA_NAME, OrderV1);
+export const v1ToV3 = defineSaga(SAGA_NAME, OrderV1)
   .version(2, OrderV2, { upgrade: (v1) => ({ ...v1, currency: "EUR" }) })
   .version(3, OrderV3, { upgrade: (v2) => ({ ...v2, shippingAddress: { ...v2.shippingAddress, line2: "" } }) });
 
