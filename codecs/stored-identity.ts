@@ -75,3 +75,19 @@ export function identityOf(bytes: Buffer): StoredIdentity | undefined {
   const legacy = legacyIdentity(doc);
   return legacy && { version: legacy.version, schemaVersion: 0, token: undefined, fingerprint: sagaIdFingerprint(legacy.sagaId) };
 }
+
+/**
+ * The bytes that tell one write from any other at the same key: an
+ * envelope's 28-byte header (its write token is fresh for every write), a
+ * 0.2.2 value's whole text (it carries no token). The operator API's
+ * rewrites and deletions go ahead only while the key still holds them
+ * (src/lua/replace-values.lua, the embedded engine).
+ */
+export function writeIdentity(bytes: Buffer): Buffer {
+  return isEnvelope(bytes) ? bytes.subarray(0, HEADER_SIZE) : bytes;
+}
+
+/** Whether `stored` is still the write `identity` (writeIdentity) was taken from. */
+export function holdsWrite(stored: Buffer, identity: Buffer): boolean {
+  return isEnvelope(identity) ? stored.length >= HEADER_SIZE && stored.subarray(0, HEADER_SIZE).equals(identity) : stored.equals(identity);
+}

@@ -104,12 +104,12 @@ export interface StoredEntry {
 
 /**
  * The operator API's rewrite (migrate) or removal (deleteCompletedBefore) of
- * one value: done only while the key still holds exactly `expected`, so a
- * write made since always wins. A rewrite keeps the value's expiry.
+ * one value: done only while the key still holds the write that was read,
+ * so a write made since always wins. A rewrite keeps the value's expiry.
  */
 export interface ReplaceRequest {
   valueKey: string;
-  /** The bytes read, compared whole. */
+  /** The write read: codecs/stored-identity.ts writeIdentity (an envelope's header, a 0.2.2 value's whole text), compared by holdsWrite. */
   expected: Buffer;
   /** The new stored bytes; null deletes the value and, if it still points at `correlationId`, its index. */
   replacement: Buffer | null;
@@ -180,8 +180,8 @@ export interface SagaEngine {
 
   /** Each key's bytes (at most `limitBytes` of each, when given) and remaining life, in as few round trips as the engine can. */
   readEntries(keys: readonly string[], limitBytes?: number): Promise<StoredEntry[]>;
-  /** Rewrite or delete a value that still holds exactly what was read (ReplaceRequest); false when it changed or went meanwhile. */
-  replaceValue(request: ReplaceRequest): Promise<boolean>;
+  /** Rewrite or delete values that still hold the write read (ReplaceRequest), as few round trips as the engine can; false for each that changed or went meanwhile. */
+  replaceValues(requests: readonly ReplaceRequest[]): Promise<boolean[]>;
   /** OrphanIndexRequest; true when the index was dropped. */
   dropOrphanIndex(request: OrphanIndexRequest): Promise<boolean>;
 }

@@ -1,6 +1,6 @@
 import { DeleteStatus, WriteStatus, type DeleteRequest, type InsertRequest, type OrphanIndexRequest, type ReplaceRequest, type SagaEngine, type StoredEntry, type TakeRequest, type WriteRequest, type WriteResult } from "../engine";
 import { escapeCorrelationId } from "../../codecs/correlation-id-escape";
-import { identityOf } from "../../codecs/stored-identity";
+import { holdsWrite, identityOf } from "../../codecs/stored-identity";
 import { OFFSET, isPlainRequest, storedBytesOf } from "../../codecs/envelope";
 
 interface Entry {
@@ -94,16 +94,18 @@ export class MemoryEngine implements SagaEngine {
     });
   }
 
-  async replaceValue({ valueKey, expected, replacement, indexKey, correlationId }: ReplaceRequest): Promise<boolean> {
-    const entry = this.live(valueKey);
-    if (!entry || !entry.bytes.equals(expected)) return false;
-    if (replacement) {
-      entry.bytes = Buffer.from(replacement);
-    } else {
-      this.entries.delete(valueKey);
-      if (indexKey) this.deleteIndex(indexKey, correlationId);
-    }
-    return true;
+  async replaceValues(requests: readonly ReplaceRequest[]): Promise<boolean[]> {
+    return requests.map(({ valueKey, expected, replacement, indexKey, correlationId }) => {
+      const entry = this.live(valueKey);
+      if (!entry || !holdsWrite(entry.bytes, expected)) return false;
+      if (replacement) {
+        entry.bytes = Buffer.from(replacement);
+      } else {
+        this.entries.delete(valueKey);
+        if (indexKey) this.deleteIndex(indexKey, correlationId);
+      }
+      return true;
+    });
   }
 
   async dropOrphanIndex({ indexKey, correlationId, valueKey, fingerprint }: OrphanIndexRequest): Promise<boolean> {

@@ -116,10 +116,16 @@ export class ClusterRedisEngine extends RedisEngine {
     return status;
   }
 
-  async replaceValue({ valueKey, expected, replacement, indexKey, correlationId }: ReplaceRequest): Promise<boolean> {
-    const replaced = (await this.runScript(this.scripts.replaceValue, [valueKey], replacement ? [expected, "set", replacement] : [expected, "delete"])) === 1;
-    if (replaced && !replacement && indexKey) await this.dropIndex(indexKey, correlationId);
-    return replaced;
+  /** One call per value (each in its own slot), all at once; a deleted value's index is dropped after it, on its own node. */
+  replaceValues(requests: readonly ReplaceRequest[]): Promise<boolean[]> {
+    return Promise.all(
+      requests.map(async (request) => {
+        const { keys, args } = this.replaceArguments([request], false);
+        const [reply] = (await this.runScript(this.scripts.replaceValues, keys, args)) as [number];
+        if (reply === 1 && !request.replacement && request.indexKey) await this.dropIndex(request.indexKey, request.correlationId);
+        return reply === 1;
+      }),
+    );
   }
 
   /**

@@ -20,11 +20,10 @@ export class StandaloneRedisEngine extends RedisEngine {
     return (await this.runScript(this.scripts.deleteOwned, [valueKey, indexKey], [fingerprint, correlationId])) as DeleteStatus;
   }
 
-  async replaceValue({ valueKey, expected, replacement, indexKey, correlationId }: ReplaceRequest): Promise<boolean> {
-    const reply = replacement
-      ? await this.runScript(this.scripts.replaceValue, [valueKey], [expected, "set", replacement])
-      : await this.runScript(this.scripts.replaceValue, indexKey ? [valueKey, indexKey] : [valueKey], [expected, "delete", correlationId]);
-    return reply === 1;
+  async replaceValues(requests: readonly ReplaceRequest[]): Promise<boolean[]> {
+    if (requests.length === 0) return [];
+    const { keys, args } = this.replaceArguments(requests, true);
+    return ((await this.runScript(this.scripts.replaceValues, keys, args)) as number[]).map((reply) => reply === 1);
   }
 
   async dropOrphanIndex({ indexKey, correlationId, valueKey, fingerprint }: OrphanIndexRequest): Promise<boolean> {

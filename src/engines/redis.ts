@@ -16,7 +16,8 @@ let scripts:
       claimIndex: LuaScript;
       retract: LuaScript;
       checkPermissions: LuaScript;
-      replaceValue: LuaScript;
+      replaceValues: LuaScript;
+      readKeys: LuaScript;
       dropOrphanIndex: LuaScript;
     }
   | undefined;
@@ -30,7 +31,8 @@ function loadScripts() {
     claimIndex: new LuaScript("claim-index"),
     retract: new LuaScript("retract"),
     checkPermissions: new LuaScript("check-permissions"),
-    replaceValue: new LuaScript("replace-value"),
+    replaceValues: new LuaScript("replace-values"),
+    readKeys: new LuaScript("read-keys"),
     dropOrphanIndex: new LuaScript("drop-orphan-index"),
   };
   return scripts;
@@ -178,41 +180,57 @@ export abstract class RedisEngine implements SagaEngine {
   }
 
   /**
-   * A standalone server gets the whole batch in one pipeline. A Cluster's
-   * keys hash to many slots, which one ioredis pipeline cannot span: each
-   * key's two commands go out as a pipeline of their own, all at once.
+   * A standalone server reads the whole batch in one read-keys.lua. A
+   * Cluster's keys hash to many slots, which no one command or ioredis
+   * pipeline can span: each key's GET and PTTL go out as a pipeline of their
+   * own, all at once.
    */
   async readEntries(keys: readonly string[], limitBytes?: number): Promise<StoredEntry[]> {
-    const read = (pipeline: ReturnType<Redis["pipeline"]>, key: string) => {
-      if (limitBytes === undefined) pipeline.getBuffer(key);
-      else pipeline.getrangeBuffer(key, 0, limitBytes - 1);
-      pipeline.pttl(key);
-    };
-    const entryOf = (replies: [Error | null, unknown][] | null, at: number, key: string): StoredEntry => {
-      const [[readError, bytes], [ttlError, ttlMs]] = [replies![at]!, replies![at + 1]!];
-      const error = readError ?? ttlError;
-      if (error) throw toStoreError(error, limitBytes === undefined ? "GET" : "GETRANGE", key, false);
-      // Gone by the time its expiry was asked (or missing: GETRANGE then gives "").
-      if (ttlMs === -2) return { bytes: null, ttlMs: -2 };
-      return { bytes: bytes as Buffer | null, ttlMs: ttlMs as number };
-    };
     if (keys.length === 0) return [];
-    if (isCluster(this.client)) {
-      return Promise.all(
-        keys.map(async (key) => {
-          const pipeline = this.client.pipeline();
-          read(pipeline, key);
-          return entryOf(await pipeline.exec().catch(failure("GET", key, false)), 0, key);
-        }),
-      );
+    const operation = limitBytes === undefined ? "GET" : "GETRANGE";
+    if (!isCluster(this.client)) {
+      const replies = (await this.readScript(this.scripts.readKeys, keys, [limitBytes ?? 0])) as (Buffer | number | null)[];
+      return keys.map((_, i) => ({ bytes: replies[2 * i] as Buffer | null, ttlMs: replies[2 * i + 1] as number }));
     }
-    const pipeline = this.client.pipeline();
-    for (const key of keys) read(pipeline, key);
-    const replies = await pipeline.exec().catch(failure("GET", keys[0], false));
-    return keys.map((key, i) => entryOf(replies, 2 * i, key));
+    return Promise.all(
+      keys.map(async (key) => {
+        const pipeline = this.client.pipeline();
+        if (limitBytes === undefined) pipeline.getBuffer(key);
+        else pipeline.getrangeBuffer(key, 0, limitBytes - 1);
+        pipeline.pttl(key);
+        const replies = (await pipeline.exec().catch(failure(operation, key, false)))!;
+        const [readError, bytes] = replies[0]!;
+        const [ttlError, ttlMs] = replies[1]!;
+        const error = readError ?? ttlError;
+        if (error) throw toStoreError(error, operation, key, false);
+        // Gone by the time its expiry was asked (or missing: GETRANGE then gives "").
+        return ttlMs === -2 ? { bytes: null, ttlMs: -2 } : { bytes: bytes as Buffer | null, ttlMs: ttlMs as number };
+      }),
+    );
   }
 
-  abstract replaceValue(request: ReplaceRequest): Promise<boolean>;
+  /** replace-values.lua's arguments for some requests: keys and arguments, in its order. */
+  protected replaceArguments(requests: readonly ReplaceRequest[], withIndex: boolean): { keys: string[]; args: Argument[] } {
+    const keys: string[] = [];
+    const args: Argument[] = [];
+    for (const { valueKey, expected, replacement, indexKey, correlationId } of requests) {
+      keys.push(valueKey, withIndex && !replacement && indexKey ? indexKey : valueKey);
+      args.push(expected, replacement ? "set" : "delete", replacement ?? correlationId);
+    }
+    return { keys, args };
+  }
+
+  /** A read-only script whose reply holds binary values: by SHA, its source after NOSCRIPT; never with durability's WAIT. */
+  private readScript(script: LuaScript, keys: readonly string[], args: Argument[]): Promise<unknown> {
+    const client = this.client as unknown as Record<"evalshaBuffer" | "evalBuffer", (...a: Argument[]) => Promise<unknown>>;
+    const key = keys[0];
+    return client.evalshaBuffer(script.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
+      if (!isNoScript(error)) throw toStoreError(error, script.name, key, false);
+      return client.evalBuffer(script.source, keys.length, ...keys, ...args).catch(failure(script.name, key, false));
+    });
+  }
+
+  abstract replaceValues(requests: readonly ReplaceRequest[]): Promise<boolean[]>;
   abstract dropOrphanIndex(request: OrphanIndexRequest): Promise<boolean>;
 
   /**

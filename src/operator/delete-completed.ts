@@ -1,4 +1,5 @@
 import { isCompleted, readSagaId, readUpdatedAt } from "../../codecs/state-shape";
+import { writeIdentity } from "../../codecs/stored-identity";
 import { SagaStoreError } from "../errors";
 import { problemReporter, readEntries, walkSaga, type OperatorParts, type OperatorProblem, type ProblemReporting, type RunControl } from "./walk";
 
@@ -59,12 +60,14 @@ export async function deleteCompletedSagas(parts: OperatorParts, sagaName: strin
       doomed.push({ key, correlationId, bytes, sagaId });
     });
     if (result.dryRun) return;
-    const deleted = await Promise.all(
-      doomed.map(({ key, correlationId, bytes, sagaId }) => {
-        const request = { valueKey: key, expected: bytes, replacement: null, indexKey: parts.keys.storedIndexKey(sagaName, sagaId), correlationId };
-        return parts.caller.call((engine) => engine.replaceValue(request));
-      }),
-    );
+    const requests = doomed.map(({ key, correlationId, bytes, sagaId }) => ({
+      valueKey: key,
+      expected: writeIdentity(bytes),
+      replacement: null,
+      indexKey: parts.keys.storedIndexKey(sagaName, sagaId),
+      correlationId,
+    }));
+    const deleted = await parts.caller.call((engine) => engine.replaceValues(requests));
     for (const done of deleted) done ? result.deleted++ : result.changedMeanwhile++;
   });
   result.stopped = stopped;

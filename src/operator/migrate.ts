@@ -2,8 +2,9 @@ import { HEADER_SIZE, isEnvelope, readHeader, storedBytesOf } from "../../codecs
 import type { SagaCodec } from "../../codecs/codec";
 import { jsonCodec, type BuiltInCodecName } from "../../codecs/index";
 import { LEGACY_WRITE_FORMAT, WRITE_FORMATS, assertLegacyCorrelationId, type WriteFormat } from "../../codecs/legacy-json";
-import { identityOf, headerProblem } from "../../codecs/stored-identity";
+import { headerProblem, identityOf, writeIdentity } from "../../codecs/stored-identity";
 import { readSagaId } from "../../codecs/state-shape";
+import type { ReplaceRequest } from "../engine";
 import { InvalidOptionsError, MigrationRefusedError, SagaStoreError } from "../errors";
 import { UNREGISTERED_SCHEMA_VERSION } from "../schema-gate";
 import { storedForm } from "./stored-form";
@@ -23,7 +24,7 @@ export interface MigrateOptions extends RunControl, ProblemReporting {
   format?: WriteFormat;
   /** Count what would be rewritten, and write nothing. */
   dryRun?: boolean;
-  /** Rewrites in flight at once (default 256). */
+  /** Values rewritten per round trip (default 256). */
   concurrency?: number;
 }
 
@@ -95,44 +96,44 @@ export async function migrateSaga(parts: OperatorParts, sagaName: string, option
   const report = problemReporter(options, result.problems);
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
 
-  const migrateOne = async (key: string, correlationId: string, bytes: Buffer | null): Promise<void> => {
-    for (let attempt = 1; ; attempt++) {
-      if (!bytes) {
-        result.gone++;
-        return;
+  /** Rewrite these values, reloading each one a live write changed meanwhile, up to MAX_ATTEMPTS times. */
+  const migrateBatch = async (batch: { key: string; correlationId: string; bytes: Buffer | null }[]): Promise<void> => {
+    let pending = batch;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      const writes: { key: string; correlationId: string; request: ReplaceRequest }[] = [];
+      for (const { key, correlationId, bytes } of pending) {
+        if (!bytes) {
+          result.gone++;
+          continue;
+        }
+        let rewrite: Buffer | "at-target" | "ahead";
+        try {
+          rewrite = rewriteOf(parts, sagaName, key, correlationId, bytes, target);
+        } catch (error) {
+          if (!(error instanceof SagaStoreError)) throw error;
+          result.failed++;
+          report({ sagaName, key, code: error.code, message: error.message });
+          continue;
+        }
+        if (rewrite === "at-target") result.alreadyAtTarget++;
+        else if (rewrite === "ahead") result.ahead++;
+        else if (result.dryRun) result.migrated++;
+        else writes.push({ key, correlationId, request: { valueKey: key, expected: writeIdentity(bytes), replacement: rewrite, correlationId } });
       }
-      let rewrite: Buffer | "at-target" | "ahead";
-      try {
-        rewrite = rewriteOf(parts, sagaName, key, correlationId, bytes, target);
-      } catch (error) {
-        if (!(error instanceof SagaStoreError)) throw error;
-        result.failed++;
-        report({ sagaName, key, code: error.code, message: error.message });
-        return;
+      const changed: { key: string; correlationId: string }[] = [];
+      for (let start = 0; start < writes.length; start += concurrency) {
+        const chunk = writes.slice(start, start + concurrency);
+        const replaced = await parts.caller.call((engine) => engine.replaceValues(chunk.map(({ request }) => request)));
+        chunk.forEach((write, i) => (replaced[i] ? result.migrated++ : changed.push(write)));
       }
-      if (rewrite === "at-target") {
-        result.alreadyAtTarget++;
-        return;
-      }
-      if (rewrite === "ahead") {
-        result.ahead++;
-        return;
-      }
-      if (result.dryRun) {
-        result.migrated++;
-        return;
-      }
-      const request = { valueKey: key, expected: bytes, replacement: rewrite, correlationId };
-      if (await parts.caller.call((engine) => engine.replaceValue(request))) {
-        result.migrated++;
-        return;
-      }
+      if (changed.length === 0) return;
       if (attempt === MAX_ATTEMPTS) {
-        result.contended++;
+        result.contended += changed.length;
         return;
       }
-      result.reloaded++;
-      bytes = (await readEntries(parts, [key]))[0]!.bytes;
+      result.reloaded += changed.length;
+      const reloaded = await readEntries(parts, changed.map(({ key }) => key));
+      pending = changed.map((write, i) => ({ ...write, bytes: reloaded[i]!.bytes }));
     }
   };
 
@@ -144,14 +145,7 @@ export async function migrateSaga(parts: OperatorParts, sagaName: string, option
     async ({ values }) => {
       const entries = await readEntries(parts, values.map(({ key }) => key));
       result.checked += entries.filter(({ bytes }) => bytes).length;
-      for (let start = 0; start < values.length; start += concurrency) {
-        await Promise.all(
-          values.slice(start, start + concurrency).map(({ key, correlationId }, i) => {
-            const bytes = entries[start + i]!.bytes;
-            return bytes ? migrateOne(key, correlationId, bytes) : undefined;
-          }),
-        );
-      }
+      await migrateBatch(values.flatMap(({ key, correlationId }, i) => (entries[i]!.bytes ? [{ key, correlationId, bytes: entries[i]!.bytes }] : [])));
     },
     result.found.total,
   );

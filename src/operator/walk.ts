@@ -136,7 +136,7 @@ export async function walkSaga(
   report?.({ operation, sagaName, phase: "working", done, total, phaseStartedAt });
   for await (const batch of keyBatches(parts, sagaName, size)) {
     if (control.signal?.aborted) return { stopped: true };
-    await limit.take(batch.values.length + batch.indexes.length);
+    await limit.take(batch.values.length);
     await work(batch);
     done += batch.values.length;
     report?.({ operation, sagaName, phase: "working", done, total, phaseStartedAt });
