@@ -38,8 +38,6 @@ export class ProgressRenderer {
   private readonly now: () => number;
   private current: OperatorProgress | undefined;
   private lastOutput = -Infinity;
-  /** On a terminal: a line is drawn that no newline has ended yet. */
-  private open = false;
 
   constructor(
     private readonly output: ProgressOutput,
@@ -57,8 +55,10 @@ export class ProgressRenderer {
     }
     this.current = progress;
     const now = this.now();
-    if (now - this.lastOutput < (this.tty ? REDRAW_MS : LOG_EVERY_MS)) return;
-    this.print(progress, now);
+    // A log's first line comes 5 s into the phase: a short phase gets only its closing line.
+    const last = this.tty ? this.lastOutput : Math.max(this.lastOutput, progress.phaseStartedAt);
+    if (now - last < (this.tty ? REDRAW_MS : LOG_EVERY_MS)) return;
+    this.print(progressLine(progress, now, false), now);
   };
 
   /** The run ended (or stopped): its last state, and the line closed. */
@@ -69,17 +69,16 @@ export class ProgressRenderer {
   private finishPhase(): void {
     const last = this.current;
     if (!last) return;
-    this.print(last, this.now());
-    if (this.tty && this.open) this.output.write("\n");
-    this.open = false;
+    const now = this.now();
+    this.print(progressLine(last, now, true), now);
+    if (this.tty) this.output.write("\n");
     this.current = undefined;
     // The next phase's first state shows at once.
     this.lastOutput = -Infinity;
   }
 
-  private print(progress: OperatorProgress, now: number): void {
+  private print(line: string, now: number): void {
     this.lastOutput = now;
-    const line = progressLine(progress, now);
     if (!this.tty) {
       this.output.write(`${line}\n`);
       return;
@@ -87,22 +86,26 @@ export class ProgressRenderer {
     // Longer than the terminal, the line would wrap and \r would redraw only its last part.
     const width = this.output.columns && this.output.columns > 1 ? this.output.columns - 1 : undefined;
     this.output.write(`\r${width ? line.slice(0, width) : line}\x1b[K`);
-    this.open = true;
   }
 }
 
-/** One state as text: "migrate Order: working 1200/3000 (counted) 40% 1985/s ETA 1s". */
-export function progressLine(progress: OperatorProgress, now: number): string {
+/**
+ * One state as text: "migrate Order: working [####----] 1200/3000 (counted) 40% 1985/s ETA 1s";
+ * `ended`: the phase's closing line, with its duration in place of the ETA.
+ */
+export function progressLine(progress: OperatorProgress, now: number, ended: boolean): string {
   const head = `${COMMAND_OF[progress.operation]} ${progress.sagaName}:`;
   const seconds = Math.max(0, now - progress.phaseStartedAt) / 1000;
-  if (progress.phase === "counting") return `${head} counting… ${progress.done}`;
   const { done, total } = progress;
-  const rate = seconds > 0.05 ? done / seconds : undefined;
+  if (progress.phase === "counting") return ended ? `${head} counted ${done} in ${formatDuration(seconds)}` : `${head} counting… ${done}`;
+  const rate = seconds > 0 ? done / seconds : undefined;
   const rateText = rate === undefined ? "-/s" : `${formatRate(rate)}/s`;
-  if (total === undefined) return `${head} working ${done} ${rateText}`;
+  const tail = ended ? `in ${formatDuration(seconds)}` : undefined;
+  if (total === undefined) return `${head} working ${done} ${rateText}${tail ? ` ${tail}` : ""}`;
   const fraction = total === 0 ? 1 : Math.min(1, done / total);
   const eta = done >= total ? 0 : rate ? (total - done) / rate : undefined;
-  return `${head} working ${bar(fraction)} ${done}/${total} (counted) ${Math.floor(fraction * 100)}% ${rateText} ETA ${eta === undefined ? "-" : formatDuration(eta)}`;
+  const etaText = tail ?? `ETA ${eta === undefined ? "-" : formatDuration(eta)}`;
+  return `${head} working ${bar(fraction)} ${done}/${total} (counted) ${Math.floor(fraction * 100)}% ${rateText} ${etaText}`;
 }
 
 function bar(fraction: number, width = 20): string {
@@ -115,6 +118,7 @@ function formatRate(rate: number): string {
 }
 
 export function formatDuration(seconds: number): string {
+  if (seconds < 10) return `${seconds.toFixed(1)}s`;
   const whole = Math.ceil(seconds);
   if (whole < 60) return `${whole}s`;
   const minutes = Math.floor(whole / 60);
