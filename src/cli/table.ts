@@ -29,8 +29,10 @@ function cellText(cell: Cell): string {
   return String(cell);
 }
 
-/** "1: 20, 2: 3" for a count by name, "-" when empty. */
+/** "1: 20, 2: 3" for a count by name, "-" when empty; by name, so runs over the same data print the same line. */
 export function countsText(counts: Record<string, number>): string {
-  const entries = Object.entries(counts).filter(([, n]) => n > 0);
+  const entries = Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true }));
   return entries.length === 0 ? "-" : entries.map(([name, n]) => `${name}: ${n}`).join(", ");
 }
