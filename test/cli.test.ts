@@ -52,11 +52,13 @@ describe("stats", () => {
   it("shows the exact counts, and exits 1 for an undecodable value", async () => {
     const prefix = uniquePrefix();
     await plantOrders(prefix, true);
+    // A second undecodable value (no JSON, no envelope), so no two counts of a row are equal.
+    await redis.set(`${prefix}saga:OrderSaga:o-bad-2`, "{not json");
     const human = await runCli(["stats", ...on(prefix)]);
     expect(human.code).toBe(1);
     // SAGA VALUES COMPLETED UNDECODABLE WITH-TTL NO-TTL COMPRESSED ...
-    expect(human.stdout).toMatch(/^OrderSaga\s+4\s+1\s+1\s+0\s+4\s+0\s/m);
-    expect(human.stdout).toMatch(/^OrderSaga\s+1: 3\s+json: 3, unknown: 1\s+envelope: 3, unknown: 1$/m);
+    expect(human.stdout).toMatch(/^OrderSaga\s+5\s+1\s+2\s+0\s+5\s+0\s/m);
+    expect(human.stdout).toMatch(/^OrderSaga\s+1: 3\s+json: 3, unknown: 2\s+envelope: 3, unknown: 2$/m);
     // INDEX WITHOUT VALUE, MISSING, ELSEWHERE
     expect(human.stdout).toMatch(/^OrderSaga\s+1\s+0\s+0$/m);
 
@@ -67,11 +69,12 @@ describe("stats", () => {
     expect(sagas).toHaveLength(1);
     expect(sagas[0]).toMatchObject({
       sagaName: "OrderSaga",
-      count: 4,
+      count: 5,
       completed: 1,
-      undecodable: 1,
+      undecodable: 2,
       bySchemaVersion: { "1": 3 },
-      byFormat: { envelope: 3, "0.2.2": 0, unknown: 1 },
+      byCodec: { json: 3, unknown: 2 },
+      byFormat: { envelope: 3, "0.2.2": 0, unknown: 2 },
       index: { withoutValue: 1, missing: 0, elsewhere: 0 },
     });
   });
