@@ -43,25 +43,29 @@ const shared = {
   },
 } satisfies Options;
 
-export default defineConfig([
-  {
-    ...shared,
-    entry: { index: "src/index.ts" },
-    format: ["esm", "cjs"],
-    dts: true,
-    // The two builds run at once: this one's cleaning must not remove what the other just wrote.
-    clean: ["!cli.js", "!cli.js.map"],
-  },
-  {
-    ...shared,
-    // The saga-store command (package.json "bin"): run by node, never imported, so ESM only and no types.
-    // tsx, an optional peer dependency, stays external (tsup leaves peers out): TS registries load through the application's.
-    entry: { cli: "src/cli/main.ts" },
-    format: ["esm"],
-    // One file: nothing for the other build's cleaning to catch.
-    splitting: false,
-    dts: false,
-    clean: false,
-    banner: { js: "#!/usr/bin/env node" },
-  },
-]);
+/** The library: dist/index.js and dist/index.cjs with their types. */
+export const libraryBuild = {
+  ...shared,
+  entry: { index: "src/index.ts" },
+  format: ["esm", "cjs"],
+  dts: true,
+  // The two builds run at once: this one's cleaning must not remove what the other just wrote.
+  clean: ["!cli.js", "!cli.js.map"],
+} satisfies Options;
+
+/**
+ * The saga-store command (package.json "bin"): run by node, never imported, so ESM only and no types.
+ * tsx, an optional peer dependency, stays external (tsup leaves peers out): TS registries load through the application's.
+ */
+export const cliBuild = {
+  ...shared,
+  entry: { cli: "src/cli/main.ts" },
+  format: ["esm"],
+  // One file: nothing for the other build's cleaning to catch.
+  splitting: false,
+  dts: false,
+  clean: false,
+  banner: { js: "#!/usr/bin/env node" },
+} satisfies Options;
+
+export default defineConfig([libraryBuild, cliBuild]);
