@@ -3,7 +3,7 @@
  * against the suite's throwaway Redis, on data planted through the store
  * (and raw bytes where the store would never write them).
  */
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { RedisSagaStore, type SagaStoreOptions } from "../src/index";
@@ -91,6 +91,30 @@ describe("stats", () => {
       ["OrderSaga", 3],
       ["PaymentSaga", 1],
     ]);
+  });
+});
+
+describe("--cluster", () => {
+  it("stats and verify over every master of a Redis Cluster, its nodes given as host:port and as a URL", async () => {
+    const nodes = inject("redisClusterNodes");
+    const cluster = new Cluster(nodes.map(({ host, port }) => ({ host, port })));
+    const prefix = uniquePrefix();
+    const store = new RedisSagaStore({ redis: cluster, keyPrefix: prefix });
+    try {
+      // Enough sagas that no single master holds them all.
+      for (let i = 0; i < 20; i++) await store.insert("OrderSaga", `o-${i}`, busState(`s-${i}`));
+      const list = nodes.map(({ host, port }, i) => (i === 0 ? `redis://${host}:${port}` : `${host}:${port}`)).join(",");
+      const stats = await runCli(["stats", "--cluster", list, "--prefix", prefix, "--json"]);
+      expect(stats.stderr).not.toMatch(/error/);
+      expect(stats.code).toBe(0);
+      expect(JSON.parse(stats.stdout).sagas).toMatchObject([{ sagaName: "OrderSaga", count: 20, index: { withoutValue: 0, missing: 0, elsewhere: 0 } }]);
+      const verify = await runCli(["verify", "OrderSaga", "--cluster", list, "--prefix", prefix]);
+      expect(verify.code).toBe(0);
+      expect(verify.stdout).toMatch(/^OrderSaga\s+20\s+0\s+0\s+0$/m);
+    } finally {
+      await store.close();
+      await cluster.quit();
+    }
   });
 });
 
