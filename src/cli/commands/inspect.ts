@@ -77,7 +77,7 @@ function renderInspected(saga: InspectedSaga, raw: boolean, colors: boolean): st
   // depth Infinity: a support engineer wants the whole state, not "[Object]" three levels down.
   const show = (value: unknown) => inspectValue(value, { depth: Infinity, colors, maxArrayLength: Infinity, maxStringLength: Infinity, breakLength: 100 });
   if (saga.state !== undefined) text += `\nstate (as stored, decoded by its codec):\n${show(saga.state)}\n`;
-  if (saga.readAs !== undefined) text += `\nread as (what reads return with this registry):\n${show(saga.readAs)}\n`;
+  if (saga.readAs !== undefined) text += `\nread as (what the store's reads return; with --registry, upgraded and validated):\n${show(saga.readAs)}\n`;
   if (raw && saga.raw) text += `\nraw (${saga.raw.length} bytes):\n${hexDump(saga.raw)}`;
   return text;
 }
