@@ -9,7 +9,8 @@ const COMMON = `Connection and output:
   --registry <module>   a JS or TS module exporting the application's SagaRegistry
                         (as \`registry\` or default); TS needs tsx installed
   --json                one JSON document on stdout instead of tables
-  -h, --help            this help`;
+  -h, --help            this help
+`;
 
 export const COMMAND_HELP = {
   stats: `Usage: saga-store stats [sagaName...] [options]
