@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { defineConfig } from "tsup";
+import { defineConfig, type Options } from "tsup";
 import { assembleLua } from "./src/lua-assemble";
 
 /** src/lua, the single source of truth for the server-side scripts. */
@@ -19,11 +19,8 @@ export function luaSources(dir: string = LUA_DIR): Record<string, string> {
   return sources;
 }
 
-export default defineConfig({
-  entry: { index: "src/index.ts" },
-  format: ["esm", "cjs"],
-  dts: true,
-  clean: true,
+/** What both builds share: the Lua scripts embedded, @saga-bus/core left to the application. */
+const shared = {
   sourcemap: true,
   target: "node20",
   // Nothing in dist/ uses import.meta.url; src/lua-script.ts's source-only fallback (dropped
@@ -44,4 +41,31 @@ export default defineConfig({
     // src/lua-script.ts: the statement that reads src/lua/*.lua when run from source.
     options.dropLabels = [...(options.dropLabels ?? []), "FROM_SOURCE"];
   },
-});
+} satisfies Options;
+
+/** The library: dist/index.js and dist/index.cjs with their types. */
+export const libraryBuild = {
+  ...shared,
+  entry: { index: "src/index.ts" },
+  format: ["esm", "cjs"],
+  dts: true,
+  // The two builds run at once: this one's cleaning must not remove what the other just wrote.
+  clean: ["!cli.js", "!cli.js.map"],
+} satisfies Options;
+
+/**
+ * The saga-store command (package.json "bin"): run by node, never imported, so ESM only and no types.
+ * tsx, an optional peer dependency, stays external (tsup leaves peers out): TS registries load through the application's.
+ */
+export const cliBuild = {
+  ...shared,
+  entry: { cli: "src/cli/main.ts" },
+  format: ["esm"],
+  // One file: nothing for the other build's cleaning to catch.
+  splitting: false,
+  dts: false,
+  clean: false,
+  banner: { js: "#!/usr/bin/env node" },
+} satisfies Options;
+
+export default defineConfig([libraryBuild, cliBuild]);

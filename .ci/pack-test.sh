@@ -9,6 +9,7 @@
 #       copy), npm layout: ESM and CJS each check the store's conflict, lost insert race and
 #       REDIS_UNAVAILABLE against the core build of THEIR module system (import vs require)
 #   (f) the same in a pnpm layout (isolated node_modules/.pnpm), pnpm run through npx
+#   (g) the saga-store command (package.json "bin") runs from the installed tarball
 # Before any install, publint and attw (arethetypeswrong) check the tarball (npx fetches them).
 # (a) and (b) write on the embedded engine and on a throwaway redis-server on a
 # free port, so a file missing from the tarball (dist/lua/*.lua, a .d.ts, the
@@ -40,14 +41,14 @@ TARBALL="$(ls "$WORK"/pack/*.tgz)"
 log "packed $(basename "$TARBALL") ($(du -k "$TARBALL" | cut -f1) KiB):"
 LISTING="$(tar -tzf "$TARBALL")"
 sed 's/^/    /' <<<"$LISTING"
-for f in package/dist/index.js package/dist/index.cjs package/dist/index.d.ts package/dist/index.d.cts; do
+for f in package/dist/index.js package/dist/index.cjs package/dist/index.d.ts package/dist/index.d.cts package/dist/cli.js; do
   grep -qx "$f" <<<"$LISTING" || fail "tarball lacks $f"
 done
 # The Lua scripts are inside the JavaScript (tsup.config.ts), never files next to it.
 WRITE_LUA_LINE='local fingerprint = string.sub(envelope, 21, 28)'
 grep -qF "$WRITE_LUA_LINE" src/lua/write.lua || fail "src/lua/write.lua no longer has the line this test looks for: update WRITE_LUA_LINE"
 ! grep -q '^package/dist/.*\.lua$' <<<"$LISTING" || fail "tarball ships .lua files in dist/: the scripts belong inside dist/index.js and dist/index.cjs"
-for f in package/dist/index.js package/dist/index.cjs; do
+for f in package/dist/index.js package/dist/index.cjs package/dist/cli.js; do
   tar -xzOf "$TARBALL" "$f" | grep -F "$WRITE_LUA_LINE" >/dev/null || fail "$f lacks the write script (src/lua/write.lua)"
 done
 # @saga-bus/core must stay the application's: a copy bundled into dist/ (the devDependency
@@ -93,6 +94,16 @@ done
 
 # ---- 3. throwaway redis-server on a free port ----------------------------------
 start_throwaway_redis "$WORK/redis"
+
+# ---- 3b. (g) the saga-store command from the installed tarball -------------------
+# --no: the bin must come from the tarball just installed, never be fetched from the registry.
+log "npx saga-store --help"
+npx --no -- saga-store --help >"$WORK/cli-help.txt" || fail "npx saga-store --help failed"
+grep -q '^Usage: saga-store' "$WORK/cli-help.txt" || fail "npx saga-store --help printed no usage"
+log "npx saga-store stats --url redis://127.0.0.1:$PORT --json"
+npx --no -- saga-store stats --url "redis://127.0.0.1:$PORT" --json >"$WORK/cli-stats.json" || fail "npx saga-store stats failed"
+node -e 'const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); if (!Array.isArray(d.sagas)) throw new Error("no sagas array")' "$WORK/cli-stats.json" \
+  || fail "npx saga-store stats --json printed no valid JSON: $(cat "$WORK/cli-stats.json")"
 
 # ---- 4. (a) ESM and (b) CommonJS ------------------------------------------------
 # One body, run by both module systems; it gets { RedisSagaStore, InMemorySagaStore, ConcurrencyError, flavour }.

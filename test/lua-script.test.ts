@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build, type Options } from "tsup";
 import { afterAll, describe, expect, it } from "vitest";
-import tsupConfig, { LUA_DIR, luaSources } from "../tsup.config";
+import { LUA_DIR, libraryBuild, luaSources } from "../tsup.config";
 import { LuaScript } from "../src/lua-script";
 import * as envelope from "../codecs/envelope";
 
@@ -65,7 +65,7 @@ describe("Lua sources", () => {
   });
 
   it("built (ESM and CommonJS) with tsup.config.ts, LuaScript serves the same scripts and reads nothing", async () => {
-    const config = tsupConfig as Options;
+    const config: Options = libraryBuild;
     expect(typeof config.esbuildOptions).toBe("function");
     await build({
       ...config,
