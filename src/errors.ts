@@ -489,3 +489,14 @@ export class MigrationRefusedError extends SagaStoreError {
     super(`Migration of ${sagaName} refused: ${reason}. Nothing was written.`);
   }
 }
+
+/**
+ * Whether `error` is one of the store's typed errors, one made by another
+ * copy of this package included: a registry module an operator tool loads
+ * may bring its own copy, whose classes are not this one's.
+ */
+export function isSagaStoreError(error: unknown): error is SagaStoreError {
+  if (error instanceof SagaStoreError) return true;
+  const fields = error as { code?: unknown; retryable?: unknown };
+  return error instanceof Error && typeof fields.code === "string" && typeof fields.retryable === "boolean";
+}

@@ -188,6 +188,18 @@ describe("verify", () => {
   });
 });
 
+describe("verify with a strict registry", () => {
+  it("reports each value of a saga type the registry does not declare as UNKNOWN_SAGA, though the error comes from the registry's own copy of the package", async () => {
+    const prefix = uniquePrefix();
+    await plantOrders(prefix, false);
+    const run = await runCli(["verify", "OrderSaga", "--registry", "test/fixtures/cli-strict-registry.ts", ...on(prefix), "--json"]);
+    expect(run.code).toBe(1);
+    const [result] = JSON.parse(run.stdout).sagas;
+    expect(result).toMatchObject({ checked: 3, failed: 3 });
+    expect(result.problems.map((problem: { code: string }) => problem.code)).toEqual(["UNKNOWN_SAGA", "UNKNOWN_SAGA", "UNKNOWN_SAGA"]);
+  });
+});
+
 describe("migrate", () => {
   it("with a registry module, brings version-1 values to version 2; a second run migrates none; --dry-run writes no byte", async () => {
     const prefix = uniquePrefix();

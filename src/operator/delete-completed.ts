@@ -1,6 +1,6 @@
 import { isCompleted, readSagaId, readUpdatedAt } from "../../codecs/state-shape";
 import { writeIdentity } from "../../codecs/stored-identity";
-import { SagaStoreError } from "../errors";
+import { isSagaStoreError } from "../errors";
 import { problemReporter, readEntries, walkSaga, type OperatorParts, type OperatorProblem, type ProblemReporting, type RunControl } from "./walk";
 
 export interface DeleteCompletedOptions extends RunControl, ProblemReporting {
@@ -48,7 +48,7 @@ export async function deleteCompletedSagas(parts: OperatorParts, sagaName: strin
       try {
         state = parts.serializer.decode(key, bytes).state;
       } catch (error) {
-        if (!(error instanceof SagaStoreError)) throw error;
+        if (!isSagaStoreError(error)) throw error;
         result.failed++;
         report({ sagaName, key, code: error.code, message: error.message });
         return;

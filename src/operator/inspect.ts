@@ -1,6 +1,6 @@
 import { sagaIdFingerprint } from "../../codecs/envelope";
 import { readSagaId } from "../../codecs/state-shape";
-import { SagaStoreError } from "../errors";
+import { isSagaStoreError } from "../errors";
 import { valueIndexStates, type ValueIndexState } from "./index-check";
 import { storedForm, type StoredForm } from "./stored-form";
 import { readEntries, type OperatorParts } from "./walk";
@@ -65,7 +65,7 @@ export async function inspectSaga(
     result.state = parts.serializer.decode(key, bytes).state;
     result.readAs = readAs(key, bytes);
   } catch (error) {
-    if (!(error instanceof SagaStoreError)) throw error;
+    if (!isSagaStoreError(error)) throw error;
     result.error = { code: error.code, message: error.message };
   }
   const sagaId = result.state && readSagaId(result.state);

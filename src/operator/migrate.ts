@@ -5,7 +5,7 @@ import { LEGACY_WRITE_FORMAT, WRITE_FORMATS, assertLegacyCorrelationId, type Wri
 import { headerProblem, identityOf, writeIdentity } from "../../codecs/stored-identity";
 import { readSagaId } from "../../codecs/state-shape";
 import type { ReplaceRequest } from "../engine";
-import { InvalidOptionsError, MigrationRefusedError, SagaStoreError } from "../errors";
+import { InvalidOptionsError, MigrationRefusedError, isSagaStoreError } from "../errors";
 import { UNREGISTERED_SCHEMA_VERSION } from "../schema-gate";
 import { storedForm } from "./stored-form";
 import { keyBatches, problemReporter, readEntries, walkSaga, type OperatorParts, type OperatorProblem, type ProblemReporting, type RunControl } from "./walk";
@@ -110,7 +110,7 @@ export async function migrateSaga(parts: OperatorParts, sagaName: string, option
         try {
           rewrite = rewriteOf(parts, sagaName, key, correlationId, bytes, target);
         } catch (error) {
-          if (!(error instanceof SagaStoreError)) throw error;
+          if (!isSagaStoreError(error)) throw error;
           result.failed++;
           report({ sagaName, key, code: error.code, message: error.message });
           continue;

@@ -1,5 +1,5 @@
 import { sagaIdFingerprint } from "../../codecs/envelope";
-import { SagaStoreError } from "../errors";
+import { isSagaStoreError } from "../errors";
 import { indexLeads } from "./index-check";
 import { problemReporter, readEntries, walkSaga, type OperatorParts, type OperatorProblem, type ProblemReporting, type RunControl } from "./walk";
 
@@ -37,7 +37,7 @@ export async function verifySaga(parts: OperatorParts, sagaName: string, options
       try {
         decode(key, bytes);
       } catch (error) {
-        if (!(error instanceof SagaStoreError)) throw error;
+        if (!isSagaStoreError(error)) throw error;
         result.failed++;
         report({ sagaName, key, code: error.code, message: error.message });
       }

@@ -70,6 +70,7 @@ function renderMigrate(result: MigrateResult, stopped: boolean): string {
     ["checked", result.checked],
     [result.dryRun ? "would migrate" : "migrated", `${result.migrated}${would}`],
     ["already at target", result.alreadyAtTarget],
+    ["reloaded (a live write came first)", result.reloaded],
     ["ahead of target (left)", result.ahead],
     ["contended (left to live writes)", result.contended],
     ["deleted meanwhile", result.gone],
