@@ -134,15 +134,39 @@ export async function walkSaga(
   const phaseStartedAt = performance.now();
   let done = 0;
   report?.({ operation, sagaName, phase: "working", done, total, phaseStartedAt });
+  // A few batches at once, so Redis works on one while Node decodes another; each awaited in turn bounds memory.
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+  const settle = async (limitInFlight: number) => {
+    while (inFlight.size > limitInFlight) await Promise.race(inFlight);
+    if (failure !== undefined) throw failure;
+  };
+  let stopped = false;
   for await (const batch of keyBatches(parts, sagaName, size)) {
-    if (control.signal?.aborted) return { stopped: true };
+    await settle(BATCHES_IN_FLIGHT - 1);
+    if (control.signal?.aborted) {
+      stopped = true;
+      break;
+    }
     await limit.take(batch.values.length);
-    await work(batch);
-    done += batch.values.length;
-    report?.({ operation, sagaName, phase: "working", done, total, phaseStartedAt });
+    const running: Promise<void> = work(batch).then(
+      () => {
+        done += batch.values.length;
+        report?.({ operation, sagaName, phase: "working", done, total, phaseStartedAt });
+      },
+      (error: unknown) => {
+        failure ??= error;
+      },
+    );
+    inFlight.add(running);
+    void running.finally(() => inFlight.delete(running));
   }
-  return { stopped: false };
+  await settle(0);
+  return { stopped };
 }
+
+/** Batches a run works on at once: enough to keep Redis and Node both busy. */
+const BATCHES_IN_FLIGHT = 3;
 
 /** The counting pass: how many value keys a saga type has (SCAN only), reporting as it goes. */
 export async function countValues(parts: OperatorParts, sagaName: string, operation: OperatorOperation, control: RunControl = {}): Promise<number> {
