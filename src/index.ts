@@ -41,6 +41,6 @@ export type { DeleteCompletedOptions, DeleteCompletedResult } from "./operator/d
 export type { InspectedSaga, InspectTarget } from "./operator/inspect";
 export type { StoredForm } from "./operator/stored-form";
 export { MemoryEngine } from "./engines/memory";
-export { identityOf, type StoredIdentity } from "../codecs/stored-identity";
+export { identityOf, holdsWrite, writeIdentity, type StoredIdentity } from "../codecs/stored-identity";
 export { sagaIdFingerprint } from "../codecs/envelope";
 export { escapeCorrelationId } from "../codecs/correlation-id-escape";

@@ -7,25 +7,31 @@
  * it to v2, and the two race on every saga. Every increment a caller was
  * told succeeded must be in the stored count, and every value must end at
  * v2. Counted from what the callers were told, compared with what is stored.
+ * On Redis and a Cluster the migration is the saga-store command in a
+ * process of its own, as an operator runs it beside a live fleet; on the
+ * embedded engine it runs in the callers' process.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { z } from "zod";
-import { createSagaRegistry, defineSaga, type SagaStore } from "../src/index";
+import { afterEach, describe, expect, inject, it } from "vitest";
+import type { MigrateResult, SagaStore } from "../src/index";
+import { TALLY as SAGA, phase1, registry, v1Only } from "./fixtures/tally-registry";
+import { startCli } from "./support/cli";
 import { openBackend, type Backend } from "./support/operator-fixture";
 
-const SAGA = "Tally";
-const SAGAS = 128;
+const SAGAS = 256;
 const CALLERS = 32;
 const MIN_INCREMENTS_PER_CALLER = 20;
 
-const V1 = z.object({ count: z.number() });
-const V2 = z.object({ count: z.number(), unit: z.string() });
-const v1Only = createSagaRegistry([defineSaga(SAGA, V1)]);
-const upToV2 = defineSaga(SAGA, V1).version(2, V2, { upgrade: (v1) => ({ ...v1, unit: "items" }), downgrade: ({ unit: _unit, ...v1 }) => v1 });
-const v1ToV2 = createSagaRegistry([upToV2]);
-const phase1 = createSagaRegistry([upToV2.writeVersion(1)]);
-
 const at = new Date("2026-01-02T03:04:05.678Z");
+
+/** The migration, from v1 to the registry's v2: in process on the embedded engine, else the saga-store command. */
+async function migrate(backend: Backend): Promise<MigrateResult> {
+  if (backend.name === "memory") return (await backend.store({ registry })).migrateAll(SAGA);
+  const connection =
+    backend.name === "redis" ? ["--url", inject("redisUrl")] : ["--cluster", inject("redisClusterNodes").map(({ host, port }) => `${host}:${port}`).join(",")];
+  const run = await startCli(["migrate", SAGA, "--registry", "test/fixtures/tally-registry.ts", "--prefix", backend.prefix, ...connection, "--json"]).finished;
+  if (run.code !== 0) throw new Error(`saga-store migrate exited ${run.code}: ${run.stderr}${run.stdout}`);
+  return JSON.parse(run.stdout) as MigrateResult;
+}
 
 describe.each(["memory", "redis", "cluster"] as const)("migrateAll beside live modify() callers on %s", (engine) => {
   let backend: Backend;
@@ -37,12 +43,13 @@ describe.each(["memory", "redis", "cluster"] as const)("migrateAll beside live m
     for (let i = 0; i < SAGAS; i++) {
       await old.insert(SAGA, `t-${i}`, { count: 0, metadata: { sagaId: `s-${i}`, version: 0, createdAt: at, updatedAt: at, isCompleted: false } });
     }
-    // Live writers on one connection; the migration on its own store and connection.
     const live: SagaStore = await backend.store({ registry: phase1, maxRetries: 1_000, retryDelayMs: 1, operationTimeoutMs: 60_000 });
-    const migrator = await backend.store({ registry: v1ToV2 });
     const acknowledged = new Array<number>(SAGAS).fill(0);
     let migrationDone = false;
     let duringMigration = 0;
+    let written = 0;
+    let warm: () => void;
+    const warmedUp = new Promise<void>((resolve) => (warm = resolve));
 
     const caller = async (seed: number) => {
       let done = 0;
@@ -52,12 +59,14 @@ describe.each(["memory", "redis", "cluster"] as const)("migrateAll beside live m
         await live.modify(SAGA, `t-${i}`, (state) => ({ ...state, count: state.count + 1 }));
         acknowledged[i]!++;
         done++;
+        if (++written === 4 * CALLERS) warm!();
         if (!migrationDone) duringMigration++;
       }
     };
     const callers = Array.from({ length: CALLERS }, (_, seed) => caller(seed));
-    // Small batches and few rewrites in flight stretch the migration over many of the callers' writes.
-    const migration = migrator.migrateAll(SAGA, {}, { batchSize: 32 }).finally(() => {
+    // The migration starts once the callers write steadily, so it runs amid their writes rather than before them.
+    await warmedUp;
+    const migration = migrate(backend).finally(() => {
       migrationDone = true;
     });
     const [result] = await Promise.all([migration, ...callers]);
@@ -70,7 +79,8 @@ describe.each(["memory", "redis", "cluster"] as const)("migrateAll beside live m
     const stored = await Promise.all(Array.from({ length: SAGAS }, (_, i) => live.getByCorrelationId(SAGA, `t-${i}`)));
     expect(stored.map((state) => state!.count)).toEqual(acknowledged);
     expect(stored.every((state) => state!.unit === "items")).toBe(true);
-    expect((await migrator.stats(SAGA)).bySchemaVersion).toEqual({ "2": SAGAS });
-    expect((await migrator.migrateAll(SAGA)).migrated).toBe(0);
+    const check = await backend.store({ registry });
+    expect((await check.stats(SAGA)).bySchemaVersion).toEqual({ "2": SAGAS });
+    expect((await check.migrateAll(SAGA)).migrated).toBe(0);
   });
 });

@@ -5,7 +5,7 @@ import { LEGACY_WRITE_FORMAT, WRITE_FORMATS, assertLegacyCorrelationId, type Wri
 import { headerProblem, identityOf, writeIdentity } from "../../codecs/stored-identity";
 import { readSagaId } from "../../codecs/state-shape";
 import type { ReplaceRequest } from "../engine";
-import { InvalidOptionsError, MigrationRefusedError, isSagaStoreError } from "../errors";
+import { DecodeError, InvalidOptionsError, MigrationRefusedError, isSagaStoreError } from "../errors";
 import { UNREGISTERED_SCHEMA_VERSION } from "../schema-gate";
 import { storedForm } from "./stored-form";
 import { keyBatches, problemReporter, readEntries, walkSaga, type OperatorParts, type OperatorProblem, type ProblemReporting, type RunControl } from "./walk";
@@ -231,10 +231,13 @@ function rewriteOf(
   target: Target,
 ): Buffer | "at-target" | "ahead" {
   const { serializer, schemas } = parts;
-  const decoded = serializer.decode(key, bytes);
   const form = storedForm(serializer, bytes);
-  const storedVersion = schemas.storedVersion(sagaName, decoded);
-  const storedCodec = form.header ? serializer.codecById(form.header.codecId)! : jsonCodec;
+  // An envelope's header says all the decision needs (a re-run decodes nothing it skips; verify decodes every
+  // value). Anything else is decoded first, so bytes that are no 0.2.2 value fail here rather than pass as one.
+  let decoded = form.header ? undefined : serializer.decode(key, bytes);
+  const storedVersion = form.header?.schemaVersion ?? schemas.legacyVersion(sagaName);
+  const storedCodec = form.header ? serializer.codecById(form.header.codecId) : jsonCodec;
+  if (!storedCodec) throw new DecodeError(key, `unknown codec id ${form.header!.codecId}`);
   const storedFormat: WriteFormat = form.format === "envelope" ? "envelope" : LEGACY_WRITE_FORMAT;
   if (target.schemaVersion !== undefined && storedVersion > target.schemaVersion) return "ahead";
   const schemaVersion = target.schemaVersion ?? storedVersion;
@@ -243,6 +246,7 @@ function rewriteOf(
   const outgrowsPlain = schemaVersion !== schemas.legacyVersion(sagaName) || codec !== jsonCodec;
   const format = target.format ?? (storedFormat === LEGACY_WRITE_FORMAT && outgrowsPlain ? "envelope" : storedFormat);
   if (schemaVersion === storedVersion && codec === storedCodec && format === storedFormat) return "at-target";
+  decoded ??= serializer.decode(key, bytes);
   const state = schemas.rewriteAt(sagaName, key, decoded, schemaVersion);
   const sagaId = readSagaId(state);
   if (sagaId === undefined) throw new MigrationRefusedError(sagaName, `the value at "${key}" names no saga id`);
@@ -251,3 +255,4 @@ function rewriteOf(
   const request = serializer.encode(sagaName, state, { sagaId, sagaVersion, schemaVersion, writeToken: form.writeToken }, codec, format);
   return storedBytesOf(request);
 }
+
