@@ -152,6 +152,16 @@ const FIDELITY: FidelityRow[] = [
     doc: { json: "object of indexes", superjson: "Uint8Array", msgpack: "Uint8Array" },
   },
   {
+    label: "Buffer",
+    input: () => Buffer.from([1, 2, 255]),
+    expect: {
+      json: same({ type: "Buffer", data: [1, 2, 255] }),
+      superjson: same(Buffer.from([1, 2, 255])),
+      msgpack: same(Buffer.from([1, 2, 255])),
+    },
+    doc: { json: "`{ type: \"Buffer\", data }` (its `toJSON()`)", superjson: "Buffer", msgpack: "Buffer" },
+  },
+  {
     label: "a field named `__proto__`",
     input: () => JSON.parse('{"__proto__":{"x":1},"y":2}'),
     expect: {
