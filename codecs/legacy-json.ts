@@ -1,4 +1,4 @@
-import { DecodeError, InvalidKeyError, InvalidStateError, StateTooLargeError } from "../src/errors";
+import { DecodeError, InvalidKeyError, InvalidOptionsError, InvalidStateError, StateTooLargeError } from "../src/errors";
 import { escapeCorrelationId } from "./correlation-id-escape";
 import { isSagaBusShaped, type AnySagaState } from "./state-shape";
 import { stringWithReserve } from "./codec";
@@ -23,6 +23,13 @@ import { reviveMetadataDates } from "./saga-dates";
 export type WriteFormat = "envelope" | "0.2.2";
 export const WRITE_FORMATS: readonly WriteFormat[] = ["envelope", "0.2.2"];
 export const LEGACY_WRITE_FORMAT = "0.2.2" satisfies WriteFormat;
+
+/** Refuses (INVALID_OPTIONS) a write format that is neither of WRITE_FORMATS. */
+export function assertWriteFormat(format: WriteFormat, option: string): void {
+  if (!WRITE_FORMATS.includes(format)) {
+    throw new InvalidOptionsError(`Unknown ${option} ${JSON.stringify(format)} (expected ${WRITE_FORMATS.map((f) => `"${f}"`).join(" or ")})`);
+  }
+}
 
 /** A value written by 0.2.2 (or by writeFormat "0.2.2"): plain JSON with ISO date strings. */
 export function decodeLegacy(key: string, bytes: Buffer): Record<string, unknown> {

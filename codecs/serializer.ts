@@ -3,7 +3,7 @@ import { DecodeError, InvalidOptionsError, StateTooLargeError } from "../src/err
 import { nonNegativeInteger } from "../src/options";
 import type { SagaCodec } from "./codec";
 import { BUILT_IN_CODECS, jsonCodec, type BuiltInCodecName } from "./index";
-import { LEGACY_WRITE_FORMAT, WRITE_FORMATS, assertLegacyCorrelationId, decodeLegacy, encodeLegacyRequest, type WriteFormat } from "./legacy-json";
+import { LEGACY_WRITE_FORMAT, assertLegacyCorrelationId, assertWriteFormat, decodeLegacy, encodeLegacyRequest, type WriteFormat } from "./legacy-json";
 import { headerProblem } from "./stored-identity";
 import {
   FLAG_DEFLATE,
@@ -76,9 +76,7 @@ export class EnvelopeSerializer {
     for (const codec of Object.values(BUILT_IN_CODECS)) this.codecsById.set(codec.id, codec);
     this.writeCodec = this.resolveCodec(options.codec ?? "json");
     this.writeFormat = options.writeFormat ?? "envelope";
-    if (!WRITE_FORMATS.includes(this.writeFormat)) {
-      throw new InvalidOptionsError(`Unknown writeFormat ${JSON.stringify(this.writeFormat)} (expected ${WRITE_FORMATS.map((f) => `"${f}"`).join(" or ")})`);
-    }
+    assertWriteFormat(this.writeFormat, "writeFormat");
     const legacy = this.writeFormat === LEGACY_WRITE_FORMAT;
     if (legacy && this.writeCodec !== jsonCodec) {
       throw new InvalidOptionsError(`writeFormat "0.2.2" writes plain JSON, which codec "${this.writeCodec.name}" cannot produce: use codec "json" (or leave it out)`);

@@ -77,6 +77,17 @@ export function identityOf(bytes: Buffer): StoredIdentity | undefined {
 }
 
 /**
+ * Whether a stored value may be the saga with this fingerprint: it carries
+ * it, or it is unreadable (which never names its saga). False when missing.
+ * What drop-orphan-index.lua judges on a standalone server.
+ */
+export function mayHoldSaga(value: Buffer | null | undefined, fingerprint: Buffer): boolean {
+  if (!value) return false;
+  const owner = identityOf(value);
+  return !owner || owner.fingerprint.equals(fingerprint);
+}
+
+/**
  * The bytes that tell one write from any other at the same key: an
  * envelope's 28-byte header (its write token is fresh for every write), a
  * 0.2.2 value's whole text (it carries no token). The operator API's

@@ -82,13 +82,17 @@ export class KeyLayout {
     return `${this.prefix}saga:`;
   }
 
+  /** The saga name of any key of the layout (value or index); undefined for a key outside it. */
+  sagaNameOf(key: string): string | undefined {
+    if (!key.startsWith(this.sagaKeysPrefix)) return undefined;
+    const colon = key.indexOf(":", this.sagaKeysPrefix.length);
+    return colon > this.sagaKeysPrefix.length ? key.slice(this.sagaKeysPrefix.length, colon) : undefined;
+  }
+
   /** The saga name and correlation id of a value key; undefined for an index key or a key outside the layout. */
   parseValueKey(key: string): { sagaName: string; correlationId: string } | undefined {
-    if (!key.startsWith(this.sagaKeysPrefix)) return undefined;
-    const rest = key.slice(this.sagaKeysPrefix.length);
-    const colon = rest.indexOf(":");
-    if (colon <= 0) return undefined;
-    const sagaName = rest.slice(0, colon);
+    const sagaName = this.sagaNameOf(key);
+    if (sagaName === undefined) return undefined;
     const correlationId = this.correlationIdOf(`${this.sagaKeysPrefix}${sagaName}:`, key);
     return correlationId === undefined ? undefined : { sagaName, correlationId };
   }

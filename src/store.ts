@@ -348,9 +348,8 @@ export class SagaStore<Types = any> {
     const names = new Set<string>();
     for await (const keys of parts.caller.ready().scanPrefix(this.keys.sagaKeysPrefix)) {
       for (const key of keys) {
-        const rest = key.slice(this.keys.sagaKeysPrefix.length);
-        const colon = rest.indexOf(":");
-        if (colon > 0) names.add(rest.slice(0, colon));
+        const name = this.keys.sagaNameOf(key);
+        if (name !== undefined) names.add(name);
       }
     }
     return [...names].sort();

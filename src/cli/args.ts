@@ -67,6 +67,14 @@ export function helpOf(command: CommandName): string {
   return COMMAND_HELP[command];
 }
 
+/** The one saga name a command takes (migrate, delete-completed), and nothing after it. */
+export function singleSagaName(command: CommandName, positionals: string[]): string {
+  const [sagaName, ...extra] = positionals;
+  if (sagaName === undefined) throw new UsageError(`${command} needs a saga name`, command);
+  if (extra.length > 0) throw new UsageError(`${command} takes one saga name; unexpected ${JSON.stringify(extra[0])}`, command);
+  return sagaName;
+}
+
 /** A positive number option (--rate), or undefined when not given. */
 export function positiveNumber(command: CommandName, name: string, text: string | undefined, integer = false): number | undefined {
   if (text === undefined) return undefined;

@@ -1,6 +1,6 @@
 import { DeleteStatus, WriteStatus, type DeleteRequest, type InsertRequest, type OrphanIndexRequest, type ReplaceRequest, type SagaEngine, type StoredEntry, type TakeRequest, type WriteRequest, type WriteResult } from "../engine";
 import { escapeCorrelationId } from "../../codecs/correlation-id-escape";
-import { holdsWrite, identityOf } from "../../codecs/stored-identity";
+import { holdsWrite, identityOf, mayHoldSaga } from "../../codecs/stored-identity";
 import { OFFSET, isPlainRequest, storedBytesOf } from "../../codecs/envelope";
 
 interface Entry {
@@ -110,9 +110,7 @@ export class MemoryEngine implements SagaEngine {
 
   async dropOrphanIndex({ indexKey, correlationId, valueKey, fingerprint }: OrphanIndexRequest): Promise<boolean> {
     if (this.live(indexKey)?.bytes.toString("utf8") !== correlationId) return false;
-    const value = this.live(valueKey);
-    const owner = value && identityOf(value.bytes);
-    if (value && (!owner || owner.fingerprint.equals(fingerprint))) return false;
+    if (mayHoldSaga(this.live(valueKey)?.bytes, fingerprint)) return false;
     this.entries.delete(indexKey);
     return true;
   }

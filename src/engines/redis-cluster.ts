@@ -1,7 +1,7 @@
 import { DeleteStatus, WriteStatus, type DeleteRequest, type InsertRequest, type OrphanIndexRequest, type ReplaceRequest, type WriteRequest, type WriteResult } from "../engine";
 import { escapeCorrelationId } from "../../codecs/correlation-id-escape";
 import { OFFSET } from "../../codecs/envelope";
-import { identityOf } from "../../codecs/stored-identity";
+import { identityOf, mayHoldSaga } from "../../codecs/stored-identity";
 import { DecodeError, RedisUnavailableError, ReplicationTimeoutError, SagaAlreadyExistsError, WriteOutcomeUnknownError } from "../errors";
 import { RedisEngine, toWriteResult, type Argument } from "./redis";
 
@@ -135,12 +135,7 @@ export class ClusterRedisEngine extends RedisEngine {
    * first, then its claim on the index) gets its index back.
    */
   async dropOrphanIndex({ indexKey, correlationId, valueKey, fingerprint }: OrphanIndexRequest): Promise<boolean> {
-    const leadsToSaga = async () => {
-      const value = await this.getValue(valueKey);
-      if (!value) return false;
-      const owner = identityOf(value);
-      return !owner || owner.fingerprint.equals(fingerprint);
-    };
+    const leadsToSaga = async () => mayHoldSaga(await this.getValue(valueKey), fingerprint);
     if (await leadsToSaga()) return false;
     if ((await this.runScript(this.scripts.deleteIndex, [indexKey], [correlationId])) !== 1) return false;
     if (!(await leadsToSaga())) return true;

@@ -1,11 +1,11 @@
-import { HEADER_SIZE, isEnvelope, readHeader, storedBytesOf } from "../../codecs/envelope";
+import { HEADER_SIZE, storedBytesOf } from "../../codecs/envelope";
 import type { SagaCodec } from "../../codecs/codec";
 import { jsonCodec, type BuiltInCodecName } from "../../codecs/index";
-import { LEGACY_WRITE_FORMAT, WRITE_FORMATS, assertLegacyCorrelationId, type WriteFormat } from "../../codecs/legacy-json";
-import { headerProblem, identityOf, writeIdentity } from "../../codecs/stored-identity";
+import { LEGACY_WRITE_FORMAT, assertLegacyCorrelationId, assertWriteFormat, type WriteFormat } from "../../codecs/legacy-json";
+import { identityOf, writeIdentity } from "../../codecs/stored-identity";
 import { readSagaId } from "../../codecs/state-shape";
 import type { ReplaceRequest } from "../engine";
-import { DecodeError, InvalidOptionsError, MigrationRefusedError, isSagaStoreError } from "../errors";
+import { DecodeError, MigrationRefusedError, isSagaStoreError } from "../errors";
 import { UNREGISTERED_SCHEMA_VERSION } from "../schema-gate";
 import { storedForm } from "./stored-form";
 import { keyBatches, problemReporter, readEntries, walkSaga, type OperatorParts, type OperatorProblem, type ProblemReporting, type RunControl } from "./walk";
@@ -156,9 +156,7 @@ export async function migrateSaga(parts: OperatorParts, sagaName: string, option
 function resolveTarget(parts: OperatorParts, sagaName: string, options: MigrateOptions): Target {
   const { serializer, schemas } = parts;
   const chain = schemas.chainOf(sagaName);
-  if (options.format !== undefined && !WRITE_FORMATS.includes(options.format)) {
-    throw new InvalidOptionsError(`Unknown format ${JSON.stringify(options.format)} (expected ${WRITE_FORMATS.map((f) => `"${f}"`).join(" or ")})`);
-  }
+  if (options.format !== undefined) assertWriteFormat(options.format, "format");
   const codec = options.codec === undefined ? undefined : serializer.resolveCodec(options.codec);
   const legacy = options.format === LEGACY_WRITE_FORMAT;
   if (legacy && codec !== undefined && codec !== jsonCodec) {
@@ -201,7 +199,8 @@ async function countStoredVersions(parts: OperatorParts, sagaName: string, contr
       if (!bytes) continue;
       found.total++;
       // An unreadable header is counted by the rewriting pass, as a failure of that value.
-      const version = !isEnvelope(bytes) ? legacyVersion : headerProblem(bytes) === undefined ? readHeader(bytes)!.schemaVersion : undefined;
+      const form = storedForm(parts.serializer, bytes);
+      const version = form.format === "0.2.2" ? legacyVersion : form.header?.schemaVersion;
       if (version !== undefined) found.bySchemaVersion[version] = (found.bySchemaVersion[version] ?? 0) + 1;
     }
     control.onProgress?.({ operation: "migrateAll", sagaName, phase: "counting", done: found.total, total: undefined, phaseStartedAt });

@@ -1,5 +1,5 @@
 import type { DeleteCompletedResult } from "../../operator/delete-completed";
-import { UsageError, parseCommand } from "../args";
+import { UsageError, parseCommand, singleSagaName } from "../args";
 import { INTERRUPTED_EXIT_CODE } from "../interrupt";
 import { printHelp, startLongRun, writeJson, type CommandIo } from "../io";
 import { renderProblems } from "../problems";
@@ -9,9 +9,7 @@ import { renderFields } from "../table";
 export async function deleteCompletedCommand(args: string[], io: CommandIo): Promise<number> {
   const { common, values, positionals, help } = parseCommand("delete-completed", args, { before: { type: "string" }, yes: { type: "boolean" } });
   if (help) return printHelp(io, "delete-completed");
-  const [sagaName, ...extra] = positionals;
-  if (sagaName === undefined) throw new UsageError("delete-completed needs a saga name", "delete-completed");
-  if (extra.length > 0) throw new UsageError(`delete-completed takes one saga name; unexpected ${JSON.stringify(extra[0])}`, "delete-completed");
+  const sagaName = singleSagaName("delete-completed", positionals);
   if (values.before === undefined) throw new UsageError("delete-completed needs --before <ISO date>", "delete-completed");
   const before = new Date(values.before);
   if (Number.isNaN(before.getTime())) throw new UsageError(`--before ${JSON.stringify(values.before)} is not a date (ISO 8601, e.g. 2026-01-01T00:00:00Z)`, "delete-completed");

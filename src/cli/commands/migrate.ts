@@ -1,7 +1,7 @@
 import type { BuiltInCodecName } from "../../../codecs/index";
 import type { WriteFormat } from "../../../codecs/legacy-json";
 import type { MigrateResult } from "../../operator/migrate";
-import { UsageError, parseCommand, positiveNumber } from "../args";
+import { UsageError, parseCommand, positiveNumber, singleSagaName } from "../args";
 import { INTERRUPTED_EXIT_CODE } from "../interrupt";
 import { printHelp, startLongRun, writeJson, type CommandIo } from "../io";
 import { renderProblems } from "../problems";
@@ -21,9 +21,7 @@ export async function migrateCommand(args: string[], io: CommandIo): Promise<num
     concurrency: { type: "string" },
   });
   if (help) return printHelp(io, "migrate");
-  const [sagaName, ...extra] = positionals;
-  if (sagaName === undefined) throw new UsageError("migrate needs a saga name", "migrate");
-  if (extra.length > 0) throw new UsageError(`migrate takes one saga name; unexpected ${JSON.stringify(extra[0])}`, "migrate");
+  const sagaName = singleSagaName("migrate", positionals);
   const codec = oneOf("codec", values.codec, CODECS);
   const format = oneOf("format", values.format, FORMATS);
   const toSchema = schemaTarget(values["to-schema"]);

@@ -2,25 +2,14 @@ import type { SagaStats } from "../../operator/stats";
 import { parseCommand } from "../args";
 import { INTERRUPTED_EXIT_CODE } from "../interrupt";
 import { printHelp, startLongRun, writeJson, type CommandIo } from "../io";
-import { sagaNamesOrAll, withStore } from "../session";
+import { forEachSaga } from "../session";
 import { countsText, renderTable } from "../table";
 
 export async function statsCommand(args: string[], io: CommandIo): Promise<number> {
   const { common, positionals, help } = parseCommand("stats", args, {});
   if (help) return printHelp(io, "stats");
   const run = startLongRun(io);
-  const sagas: SagaStats[] = [];
-  try {
-    await withStore("stats", common, false, async (store) => {
-      for (const name of await sagaNamesOrAll(store, positionals)) {
-        if (run.interrupt.interrupted) break;
-        sagas.push(await store.stats(name, run.control));
-        run.endSaga();
-      }
-    });
-  } finally {
-    run.finish();
-  }
+  const sagas: SagaStats[] = await forEachSaga("stats", common, false, positionals, run, (store, name) => store.stats(name, run.control));
   const stopped = run.interrupt.interrupted || sagas.some((s) => s.stopped);
   const problems = sagas.some((s) => s.undecodable > 0 || s.index.withoutValue + s.index.missing + s.index.elsewhere > 0);
   if (common.json) writeJson(io, { sagas, stopped });

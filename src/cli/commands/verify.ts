@@ -3,7 +3,7 @@ import { parseCommand } from "../args";
 import { INTERRUPTED_EXIT_CODE } from "../interrupt";
 import { printHelp, startLongRun, writeJson, type CommandIo } from "../io";
 import { renderProblems } from "../problems";
-import { sagaNamesOrAll, withStore } from "../session";
+import { forEachSaga } from "../session";
 import { renderTable } from "../table";
 
 export async function verifyCommand(args: string[], io: CommandIo): Promise<number> {
@@ -11,18 +11,7 @@ export async function verifyCommand(args: string[], io: CommandIo): Promise<numb
   if (help) return printHelp(io, "verify");
   const fixOrphans = values["fix-orphans"] === true;
   const run = startLongRun(io);
-  const sagas: VerifyResult[] = [];
-  try {
-    await withStore("verify", common, fixOrphans, async (store) => {
-      for (const name of await sagaNamesOrAll(store, positionals)) {
-        if (run.interrupt.interrupted) break;
-        sagas.push(await store.verify(name, { fixOrphans }, run.control));
-        run.endSaga();
-      }
-    });
-  } finally {
-    run.finish();
-  }
+  const sagas: VerifyResult[] = await forEachSaga("verify", common, fixOrphans, positionals, run, (store, name) => store.verify(name, { fixOrphans }, run.control));
   const stopped = run.interrupt.interrupted || sagas.some((s) => s.stopped);
   const problems = sagas.some((s) => s.failed > 0 || s.orphanIndexes > s.fixedOrphans);
   if (common.json) writeJson(io, { sagas, stopped });
