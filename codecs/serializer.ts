@@ -54,6 +54,8 @@ export interface DecodedValue {
   schemaVersion: number | undefined;
   /** Saga version from the envelope header; undefined for a 0.2.2 value. */
   sagaVersion: number | undefined;
+  /** Name of the codec the payload was read with ("json" for a 0.2.2 value). */
+  codec: string;
 }
 
 export interface EncodeMeta {
@@ -186,7 +188,7 @@ export class EnvelopeSerializer {
       // A 0.2.2 value is its own payload: the same bounds as an envelope's.
       if (bytes.length > this.maxStateBytes) throw new DecodeError(key, `0.2.2 JSON value is ${bytes.length} bytes, above maxStateBytes (${this.maxStateBytes})`);
       this.assertReadableContainers(key, jsonCodec, bytes);
-      return { state: decodeLegacy(key, bytes), schemaVersion: undefined, sagaVersion: undefined };
+      return { state: decodeLegacy(key, bytes), schemaVersion: undefined, sagaVersion: undefined, codec: jsonCodec.name };
     }
     const problem = headerProblem(bytes);
     if (problem !== undefined) throw new DecodeError(key, problem);
@@ -208,7 +210,7 @@ export class EnvelopeSerializer {
     } catch (error) {
       throw new DecodeError(key, `${codec.name} payload is corrupt: ${(error as Error)?.message}`, { cause: error });
     }
-    return { state: asStateObject(key, state), schemaVersion: header.schemaVersion, sagaVersion: header.sagaVersion };
+    return { state: asStateObject(key, state), schemaVersion: header.schemaVersion, sagaVersion: header.sagaVersion, codec: codec.name };
   }
 }
 

@@ -1,7 +1,7 @@
 import type { SagaEngine } from "./engine";
 import { beforeDeadline } from "./deadline";
 import { RedisUnavailableError, StoreClosedError } from "./errors";
-import { retrying, type RetryPolicy } from "./retry";
+import { retrying, type RetryObserver, type RetryPolicy } from "./retry";
 
 export interface CallPolicy extends RetryPolicy {
   /** Each call, its retries included, ends within this many milliseconds (Infinity: no bound). */
@@ -30,11 +30,11 @@ export class EngineCaller {
     return this.engine;
   }
 
-  /** A read, or a command that is safe to repeat. */
-  call<T>(run: (engine: SagaEngine) => Promise<T>): Promise<T> {
+  /** A read, or a command that is safe to repeat; `observer` hears of its retries (of the step at `key`). */
+  call<T>(run: (engine: SagaEngine) => Promise<T>, observer?: RetryObserver, key?: string): Promise<T> {
     const engine = this.ready();
     const deadline = Date.now() + this.policy.operationTimeoutMs;
-    return retrying(this.policy, deadline, isTransient, () => this.bounded(engine, run(engine), deadline, "read", undefined));
+    return retrying(this.policy, deadline, isTransient, () => this.bounded(engine, run(engine), deadline, "read", undefined), observer, key);
   }
 
   /**
@@ -42,7 +42,12 @@ export class EngineCaller {
    * above. When the retries run out after a reply was lost, the error is
    * `outcomeUnknown(lastError)`: the write may have been applied.
    */
-  write<T>(key: string, run: (engine: SagaEngine) => Promise<T>, outcomeUnknown: (cause: unknown) => Error): Promise<{ value: T; replyLost: boolean }> {
+  write<T>(
+    key: string,
+    run: (engine: SagaEngine) => Promise<T>,
+    outcomeUnknown: (cause: unknown) => Error,
+    observer?: RetryObserver,
+  ): Promise<{ value: T; replyLost: boolean }> {
     const engine = this.ready();
     const deadline = Date.now() + this.policy.operationTimeoutMs;
     const epoch = engine.connectionEpoch;
@@ -52,7 +57,7 @@ export class EngineCaller {
       replyLost ||= error.mayHaveBeenApplied;
       return true;
     };
-    return retrying(this.policy, deadline, retryable, () => this.bounded(engine, run(engine), deadline, "write", key)).then(
+    return retrying(this.policy, deadline, retryable, () => this.bounded(engine, run(engine), deadline, "write", key), observer, key).then(
       (value) => ({ value, replyLost: replyLost || engine.connectionEpoch !== epoch }),
       (error: unknown) => {
         throw isTransient(error) && (replyLost || error.mayHaveBeenApplied) ? outcomeUnknown(error) : error;

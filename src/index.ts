@@ -40,6 +40,21 @@ export type { MigrateOptions, MigrateResult } from "./operator/migrate";
 export type { DeleteCompletedOptions, DeleteCompletedResult } from "./operator/delete-completed";
 export type { InspectedSaga, InspectTarget } from "./operator/inspect";
 export type { StoredForm } from "./operator/stored-form";
+export {
+  CHANNEL_PREFIX,
+  TRACED_OPERATIONS,
+  STORE_EVENTS,
+  type TracedOperation,
+  type OperationContext,
+  type OperationOutcome,
+  type StoreEvents,
+  type StoreEventName,
+  type ConflictEvent,
+  type RetryEvent,
+  type FailureEvent,
+  type UpgradedEvent,
+  type ConnectionErrorEvent,
+} from "./telemetry/channels";
 export { MemoryEngine } from "./engines/memory";
 export { identityOf, holdsWrite, writeIdentity, type StoredIdentity } from "../codecs/stored-identity";
 export { sagaIdFingerprint } from "../codecs/envelope";

@@ -13,7 +13,7 @@ export class InMemorySagaStore<Types = any> extends SagaStore<Types> {
 
   constructor(options: SagaStoreOptions<Types> = {}) {
     const engine = new MemoryEngine();
-    super(options, () => engine);
+    super(options, () => engine, "memory");
     this.memory = engine;
   }
 

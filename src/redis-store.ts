@@ -4,6 +4,7 @@ import { ClusterRedisEngine } from "./engines/redis-cluster";
 import { StandaloneRedisEngine } from "./engines/redis-standalone";
 import { InvalidOptionsError } from "./errors";
 import { DEFAULT_KEY_PREFIX, assertKeyPrefixCannotNest } from "./keys";
+import { publish } from "./telemetry/trace";
 import { DEFAULT_OPERATION_TIMEOUT_MS, DEFAULT_START_TIMEOUT_MS, SagaStore, type SagaStoreOptions } from "./store";
 
 /** Where the store's Redis is: a client it is given, or options for one it creates. */
@@ -71,7 +72,7 @@ export class RedisSagaStore<Types = any> extends SagaStore<Types> {
       const client = options.redis ?? ownClient(options.connection!, options);
       const Engine = isCluster(client) ? ClusterRedisEngine : StandaloneRedisEngine;
       return new Engine(client, !options.redis, { durability, allowEviction: options.allowEviction === true, keysPrefix });
-    });
+    }, "redis");
   }
 
   /** The client of the started store (the one it was given, or the one it created), as in 0.2.2; null before the first start and after close(). */
@@ -88,7 +89,8 @@ export class RedisSagaStore<Types = any> extends SagaStore<Types> {
  * nothing (enableOfflineQueue false): a call fails at once and the store's
  * own retries wait out the reconnection, and a queued command can never
  * outlive close(). Its connection errors reach callers as typed errors on
- * their calls, not as unhandled events.
+ * their calls, and the connection-error channel (src/telemetry/channels.ts),
+ * never as unhandled events.
  */
 function ownClient(connection: RedisOptions, bounds: { startTimeoutMs?: number; operationTimeoutMs?: number }): Redis {
   const startTimeoutMs = bounds.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
@@ -102,6 +104,6 @@ function ownClient(connection: RedisOptions, bounds: { startTimeoutMs?: number; 
     disconnectTimeout: 200,
     ...connection,
   });
-  client.on("error", () => {});
+  client.on("error", (error: unknown) => publish("connection-error", () => ({ error })));
   return client;
 }

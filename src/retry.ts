@@ -15,16 +15,30 @@ export interface RetryPolicy {
   retryDelayMs: number;
 }
 
+/** Told of each retry before its delay: the store's operation context (src/telemetry/trace.ts). */
+export interface RetryObserver {
+  retrying(cause: unknown, delayMs: number, key: string | undefined): void;
+}
+
 /**
  * The one retry loop: run `attempt` (given its number, from 0) until it
  * succeeds, or fails with an error `retryable` turns down, or maxRetries
  * retries are spent, or the next attempt would begin at or after `deadline`
- * (epoch ms); then its last error is thrown.
+ * (epoch ms); then its last error is thrown. `observer` hears of each retry
+ * of the step at `key`.
  */
-export function retrying<T>(policy: RetryPolicy, deadline: number, retryable: (error: unknown) => boolean, attempt: (n: number) => Promise<T>): Promise<T> {
+export function retrying<T>(
+  policy: RetryPolicy,
+  deadline: number,
+  retryable: (error: unknown) => boolean,
+  attempt: (n: number) => Promise<T>,
+  observer?: RetryObserver,
+  key?: string,
+): Promise<T> {
   const again = (error: unknown, n: number): Promise<T> => {
     const delay = backoffMs(policy.retryDelayMs, n);
     if (n >= policy.maxRetries || !retryable(error) || Date.now() + delay >= deadline) return Promise.reject(error);
+    observer?.retrying(error, delay, key);
     return sleep(delay).then(() => attempt(n + 1).catch((next: unknown) => again(next, n + 1)));
   };
   return attempt(0).catch((error: unknown) => again(error, 0));

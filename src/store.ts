@@ -18,6 +18,8 @@ import { verifySaga, type VerifyOptions, type VerifyResult } from "./operator/ve
 import { migrateSaga, type MigrateOptions, type MigrateResult } from "./operator/migrate";
 import { deleteCompletedSagas, type DeleteCompletedOptions, type DeleteCompletedResult } from "./operator/delete-completed";
 import { inspectSaga, type InspectTarget, type InspectedSaga } from "./operator/inspect";
+import { StoreOperation, deletedOrNot, done, doneOrStopped, foundOrNot, publish, traced, written } from "./telemetry/trace";
+import type { TracedOperation } from "./telemetry/channels";
 import { applyStoredVersion, isCompleted, isSagaBusShaped, readCorrelationId, readSagaId, readVersion, withVersion, type AnySagaState, type SagaState } from "../codecs/state-shape";
 
 export interface SagaStoreOptions<Types = any> extends SerializerOptions {
@@ -74,11 +76,12 @@ export class SagaStore<Types = any> {
 
   /**
    * `openEngine` runs on the first call (or initialize()), again after a start that failed; `keysPrefix` is
-   * what every key of this store starts with.
+   * what every key of this store starts with. `system` names the engine on the store's diagnostics channels.
    */
   constructor(
     options: SagaStoreOptions<Types>,
     private readonly openEngine: (keysPrefix: string) => SagaEngine,
+    private readonly system = "custom",
   ) {
     const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     if (typeof keyPrefix !== "string" || !keyPrefix.isWellFormed()) throw new InvalidOptionsError("keyPrefix must be a well-formed string");
@@ -123,32 +126,14 @@ export class SagaStore<Types = any> {
 
   // ---- reads ----------------------------------------------------------------
 
-  async findByCorrelationId<Name extends SagaName<Types>>(sagaName: Name, correlationId: string): Promise<StateOf<Types, Name> | null> {
-    if (!this.caller.engine) await this.start();
-    const state = await this.read(sagaName, correlationId);
-    // Remember where this saga lives for findById/update; a stored id that could never be a key is simply not cached.
-    const indexKey = state && this.keys.storedIndexKey(sagaName, readSagaId(state));
-    if (indexKey) this.correlationIds.set(indexKey, correlationId);
-    return state as StateOf<Types, Name> | null;
+  findByCorrelationId<Name extends SagaName<Types>>(sagaName: Name, correlationId: string): Promise<StateOf<Types, Name> | null> {
+    const operation = this.operation("findByCorrelationId", sagaName);
+    return traced(operation, () => this.byCorrelationId(operation, sagaName, correlationId), foundOrNot) as Promise<StateOf<Types, Name> | null>;
   }
 
-  async findById<Name extends SagaName<Types>>(sagaName: Name, sagaId: string): Promise<StateOf<Types, Name> | null> {
-    if (!this.caller.engine) await this.start();
-    this.schemas.checkSaga(sagaName);
-    const indexKey = this.keys.indexKey(sagaName, sagaId);
-    const cached = this.correlationIds.get(indexKey);
-    if (cached !== undefined) {
-      const state = await this.read(sagaName, cached);
-      if (state && readSagaId(state) === sagaId) return state as StateOf<Types, Name>;
-      this.correlationIds.delete(indexKey);
-    }
-    const correlationId = await this.indexedCorrelationId(indexKey);
-    if (correlationId === null) return null;
-    const state = await this.read(sagaName, correlationId);
-    // A stale index (its saga deleted, the correlation id reused) must never yield another saga.
-    if (!state || readSagaId(state) !== sagaId) return null;
-    this.correlationIds.set(indexKey, correlationId);
-    return state as StateOf<Types, Name>;
+  findById<Name extends SagaName<Types>>(sagaName: Name, sagaId: string): Promise<StateOf<Types, Name> | null> {
+    const operation = this.operation("findById", sagaName);
+    return traced(operation, () => this.byId(operation, sagaName, sagaId), foundOrNot) as Promise<StateOf<Types, Name> | null>;
   }
 
   /** saga-bus store contract. */
@@ -160,7 +145,8 @@ export class SagaStore<Types = any> {
    */
   getById(sagaName: never, sagaId: string): Promise<never>;
   getById(sagaName: SagaName<Types>, sagaId: string): Promise<unknown> {
-    return this.findById(sagaName, sagaId);
+    const operation = this.operation("getById", sagaName);
+    return traced(operation, () => this.byId(operation, sagaName, sagaId), foundOrNot);
   }
 
   /** saga-bus store contract. */
@@ -168,7 +154,8 @@ export class SagaStore<Types = any> {
   /** saga-bus's SagaStore<TState> signature (see getById). */
   getByCorrelationId(sagaName: never, correlationId: string): Promise<never>;
   getByCorrelationId(sagaName: SagaName<Types>, correlationId: string): Promise<unknown> {
-    return this.findByCorrelationId(sagaName, correlationId);
+    const operation = this.operation("getByCorrelationId", sagaName);
+    return traced(operation, () => this.byCorrelationId(operation, sagaName, correlationId), foundOrNot);
   }
 
   // ---- writes ---------------------------------------------------------------
@@ -181,8 +168,12 @@ export class SagaStore<Types = any> {
    */
   save<Name extends SagaName<Types>>(sagaName: Name, input: InputOf<Types, Name>): Promise<StateOf<Types, Name>>;
   save<Name extends SagaName<Types>>(sagaName: Name, input: SeedInputOf<Types, Name>): Promise<SeedStateOf<Types, Name>>;
-  async save(sagaName: string, input: unknown): Promise<any> {
-    const state = input as AnySagaState;
+  save(sagaName: string, input: unknown): Promise<any> {
+    const operation = this.operation("save", sagaName);
+    return traced(operation, () => this.saveAs(operation, sagaName, input as AnySagaState), written);
+  }
+
+  private async saveAs(operation: StoreOperation, sagaName: string, state: AnySagaState): Promise<AnySagaState> {
     if (!this.caller.engine) await this.start();
     const sagaId = this.requireSagaId(sagaName, state);
     const loadedVersion = readVersion(state);
@@ -196,12 +187,12 @@ export class SagaStore<Types = any> {
             : "a new saga needs a string correlationId",
         );
       }
-      const saved = await this.writes.insert(sagaName, sagaId, givenCorrelationId, state, 0);
+      const saved = await this.writes.insert(operation, sagaName, sagaId, givenCorrelationId, state, 0);
       return withVersion(saved, 0);
     }
     const indexKey = this.keys.indexKey(sagaName, sagaId);
-    const correlationId = givenCorrelationId ?? (await this.correlationIdAt(sagaName, sagaId, indexKey));
-    const saved = await this.writes.update(sagaName, sagaId, correlationId, state, loadedVersion, indexKey);
+    const correlationId = givenCorrelationId ?? (await this.correlationIdAt(operation, sagaName, sagaId, indexKey));
+    const saved = await this.writes.update(operation, sagaName, sagaId, correlationId, state, loadedVersion, indexKey);
     return withVersion(saved, loadedVersion + 1);
   }
 
@@ -209,50 +200,80 @@ export class SagaStore<Types = any> {
   insert<Name extends SagaName<Types>>(sagaName: Name, correlationId: string, input: InputOf<Types, Name>): Promise<void>;
   /** saga-bus's SagaStore<TState> signature, so a registry-typed store is one; `never` keeps calls on the typed signature above. */
   insert(sagaName: never, correlationId: string, state: SagaState): Promise<void>;
-  async insert(sagaName: string, correlationId: string, input: unknown): Promise<void> {
+  insert(sagaName: string, correlationId: string, input: unknown): Promise<void> {
     const state = input as AnySagaState;
-    if (!this.caller.engine) await this.start();
-    const sagaId = this.requireSagaId(sagaName, state);
-    await this.writes.insert(sagaName, sagaId, correlationId, state, readVersion(state) ?? 0);
+    const operation = this.operation("insert", sagaName);
+    return traced(
+      operation,
+      async () => {
+        if (!this.caller.engine) await this.start();
+        const sagaId = this.requireSagaId(sagaName, state);
+        await this.writes.insert(operation, sagaName, sagaId, correlationId, state, readVersion(state) ?? 0);
+      },
+      written,
+    );
   }
 
   /** saga-bus store contract: write `state` as version expectedVersion + 1 if the stored version is expectedVersion. */
   update<Name extends SagaName<Types>>(sagaName: Name, input: InputOf<Types, Name>, expectedVersion: number): Promise<void>;
   /** saga-bus's SagaStore<TState> signature (see insert). */
   update(sagaName: never, state: SagaState, expectedVersion: number): Promise<void>;
-  async update(sagaName: string, input: unknown, expectedVersion: number): Promise<void> {
+  update(sagaName: string, input: unknown, expectedVersion: number): Promise<void> {
     const state = input as AnySagaState;
-    if (!this.caller.engine) await this.start();
-    if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
-      throw new InvalidStateError(sagaName, `expectedVersion must be a non-negative integer, got ${expectedVersion}`);
-    }
-    const sagaId = this.requireSagaId(sagaName, state);
-    const indexKey = this.keys.indexKey(sagaName, sagaId);
-    const correlationId = readCorrelationId(state) ?? (await this.correlationIdAt(sagaName, sagaId, indexKey));
-    await this.writes.update(sagaName, sagaId, correlationId, state, expectedVersion, indexKey);
+    const operation = this.operation("update", sagaName);
+    return traced(
+      operation,
+      async () => {
+        if (!this.caller.engine) await this.start();
+        if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
+          throw new InvalidStateError(sagaName, `expectedVersion must be a non-negative integer, got ${expectedVersion}`);
+        }
+        const sagaId = this.requireSagaId(sagaName, state);
+        const indexKey = this.keys.indexKey(sagaName, sagaId);
+        const correlationId = readCorrelationId(state) ?? (await this.correlationIdAt(operation, sagaName, sagaId, indexKey));
+        await this.writes.update(operation, sagaName, sagaId, correlationId, state, expectedVersion, indexKey);
+      },
+      written,
+    );
   }
 
   /**
    * Load, apply `fn`, save; on a version conflict reload and apply `fn` again,
    * up to maxRetries times. `fn` must be free of side effects it cannot repeat.
    */
-  async modify<Name extends SagaName<Types>>(
+  modify<Name extends SagaName<Types>>(
     sagaName: Name,
     correlationId: string,
     fn: (state: StateOf<Types, Name>) => InputOf<Types, Name> | Promise<InputOf<Types, Name>>,
   ): Promise<StateOf<Types, Name>> {
-    if (!this.caller.engine) await this.start();
-    // Reloads after conflicts stop at the operation bound too.
-    const deadline = Date.now() + this.caller.policy.operationTimeoutMs;
-    return retrying(this.caller.policy, deadline, (error) => error instanceof ConcurrencyError, async () => {
-      const current = await this.read(sagaName, correlationId);
-      if (!current) throw new SagaNotFoundError(sagaName, undefined, correlationId);
-      const loadedVersion = readVersion(current) ?? 0;
-      const sagaId = this.requireSagaId(sagaName, current);
-      const next = (await fn(current as StateOf<Types, Name>)) as AnySagaState;
-      const saved = await this.writes.update(sagaName, sagaId, correlationId, next, loadedVersion, this.keys.indexKey(sagaName, sagaId));
-      return withVersion(saved, loadedVersion + 1) as StateOf<Types, Name>;
-    });
+    const operation = this.operation("modify", sagaName);
+    return traced(
+      operation,
+      async () => {
+        if (!this.caller.engine) await this.start();
+        // Reloads after conflicts stop at the operation bound too.
+        const deadline = Date.now() + this.caller.policy.operationTimeoutMs;
+        const valueKey = this.keys.valueKey(sagaName, correlationId);
+        const isConflict = (error: unknown) => error instanceof ConcurrencyError;
+        return retrying(
+          this.caller.policy,
+          deadline,
+          isConflict,
+          async () => {
+            const current = await this.read(operation, sagaName, correlationId);
+            if (!current) throw new SagaNotFoundError(sagaName, undefined, correlationId);
+            const loadedVersion = readVersion(current) ?? 0;
+            const sagaId = this.requireSagaId(sagaName, current);
+            const next = (await fn(current as StateOf<Types, Name>)) as AnySagaState;
+            const saved = await this.writes.update(operation, sagaName, sagaId, correlationId, next, loadedVersion, this.keys.indexKey(sagaName, sagaId));
+            return withVersion(saved, loadedVersion + 1) as StateOf<Types, Name>;
+          },
+          operation,
+          valueKey,
+        );
+      },
+      written,
+    );
   }
 
   /**
@@ -260,30 +281,52 @@ export class SagaStore<Types = any> {
    * contract passes a saga id. The id is tried as a correlation id first and,
    * when no saga is stored under it, as a saga id.
    */
-  async delete(sagaName: SagaName<Types>, id: string): Promise<void> {
-    if (!this.caller.engine) await this.start();
-    this.schemas.checkSaga(sagaName);
-    const valueKey = this.keys.valueKey(sagaName, id);
-    const [atCorrelationId, indexed] = await Promise.all([
-      this.caller.call((engine) => engine.getValue(valueKey)),
-      this.indexedCorrelationId(this.keys.indexKey(sagaName, id)),
-    ]);
-    if (atCorrelationId === null) {
-      await this.deleteById(sagaName, id);
-      return;
-    }
-    if (indexed !== null && indexed !== id && (await this.writes.ownerOf(valueKey)) !== id) {
-      // `id` also names a saga by its id: delete only if that one is the saga stored under `id` as correlation id.
-      if ((await this.writes.ownerOf(this.keys.valueKey(sagaName, indexed))) === id) throw new AmbiguousIdError(sagaName, id);
-    }
-    await this.deleteByCorrelationId(sagaName, id);
+  delete(sagaName: SagaName<Types>, id: string): Promise<void> {
+    const operation = this.operation("delete", sagaName);
+    let deleted = false;
+    return traced(
+      operation,
+      async () => {
+        deleted = await this.deleteEither(operation, sagaName, id);
+      },
+      () => deletedOrNot(deleted),
+    );
   }
 
   /** Delete by correlation id. Returns whether a saga was deleted. */
-  async deleteByCorrelationId(sagaName: SagaName<Types>, correlationId: string): Promise<boolean> {
+  deleteByCorrelationId(sagaName: SagaName<Types>, correlationId: string): Promise<boolean> {
+    const operation = this.operation("deleteByCorrelationId", sagaName);
+    return traced(operation, () => this.takeByCorrelationId(operation, sagaName, correlationId), deletedOrNot);
+  }
+
+  /** Delete by saga id. Never deletes another saga, even through a stale index. Returns whether a saga was deleted. */
+  deleteById(sagaName: SagaName<Types>, sagaId: string): Promise<boolean> {
+    const operation = this.operation("deleteById", sagaName);
+    return traced(operation, () => this.takeById(operation, sagaName, sagaId), deletedOrNot);
+  }
+
+  private async deleteEither(operation: StoreOperation, sagaName: string, id: string): Promise<boolean> {
+    if (!this.caller.engine) await this.start();
+    this.schemas.checkSaga(sagaName);
+    const valueKey = this.keys.valueKey(sagaName, id);
+    operation.touch(valueKey);
+    const [atCorrelationId, indexed] = await Promise.all([
+      this.caller.call((engine) => engine.getValue(valueKey), operation, valueKey),
+      this.indexedCorrelationId(operation, this.keys.indexKey(sagaName, id)),
+    ]);
+    if (atCorrelationId === null) return this.takeById(operation, sagaName, id);
+    if (indexed !== null && indexed !== id && (await this.writes.ownerOf(operation, valueKey)) !== id) {
+      // `id` also names a saga by its id: delete only if that one is the saga stored under `id` as correlation id.
+      if ((await this.writes.ownerOf(operation, this.keys.valueKey(sagaName, indexed))) === id) throw new AmbiguousIdError(sagaName, id);
+    }
+    return this.takeByCorrelationId(operation, sagaName, id);
+  }
+
+  private async takeByCorrelationId(operation: StoreOperation, sagaName: string, correlationId: string): Promise<boolean> {
     if (!this.caller.engine) await this.start();
     this.schemas.checkSaga(sagaName);
     const valueKey = this.keys.valueKey(sagaName, correlationId);
+    operation.touch(valueKey);
     // The caller asked for this value to go, readable or not; an unreadable one cannot name its index, which findById ignores anyway.
     let indexKey: string | undefined;
     const indexKeyOf = (bytes: Buffer) => {
@@ -294,22 +337,22 @@ export class SagaStore<Types = any> {
       }
       return indexKey;
     };
-    const taken = await this.caller.call((engine) => engine.take({ valueKey, correlationId, indexKeyOf }));
+    const taken = await this.caller.call((engine) => engine.take({ valueKey, correlationId, indexKeyOf }), operation, valueKey);
     if (!taken) return false;
     if (indexKey) this.correlationIds.delete(indexKey);
     return true;
   }
 
-  /** Delete by saga id. Never deletes another saga, even through a stale index. Returns whether a saga was deleted. */
-  async deleteById(sagaName: SagaName<Types>, sagaId: string): Promise<boolean> {
+  private async takeById(operation: StoreOperation, sagaName: string, sagaId: string): Promise<boolean> {
     if (!this.caller.engine) await this.start();
     this.schemas.checkSaga(sagaName);
     const indexKey = this.keys.indexKey(sagaName, sagaId);
-    const correlationId = await this.indexedCorrelationId(indexKey);
+    const correlationId = await this.indexedCorrelationId(operation, indexKey);
     if (correlationId === null) return false;
     const valueKey = this.keys.valueKey(sagaName, correlationId);
+    operation.touch(valueKey);
     const fingerprint = sagaIdFingerprint(sagaId);
-    const status = await this.caller.call((engine) => engine.deleteOwned({ valueKey, fingerprint, indexKey, correlationId }));
+    const status = await this.caller.call((engine) => engine.deleteOwned({ valueKey, fingerprint, indexKey, correlationId }), operation, valueKey);
     if (status === DeleteStatus.Unreadable) throw new DecodeError(valueKey, "stored value is unreadable; not deleted");
     this.correlationIds.delete(indexKey);
     return status === DeleteStatus.Deleted;
@@ -338,31 +381,34 @@ export class SagaStore<Types = any> {
   // takes a RunControl (progress, stop signal, rate) as its last argument.
 
   /** How many sagas of a type are stored (SCAN only: no value is read). */
-  async countByName(sagaName: SagaName<Types>, control: RunControl = {}): Promise<number> {
-    return countValues(await this.operatorParts(sagaName), sagaName, "stats", control);
+  countByName(sagaName: SagaName<Types>, control: RunControl = {}): Promise<number> {
+    return this.operatorRun("countByName", sagaName, done, async (parts) => countValues(parts, sagaName, "stats", control));
   }
 
   /** Every saga name that has keys under this store's prefix (one SCAN of all of them). */
-  async sagaNames(): Promise<string[]> {
-    const parts = await this.operatorParts();
-    const names = new Set<string>();
-    for await (const keys of parts.caller.ready().scanPrefix(this.keys.sagaKeysPrefix)) {
-      for (const key of keys) {
-        const name = this.keys.sagaNameOf(key);
-        if (name !== undefined) names.add(name);
+  sagaNames(): Promise<string[]> {
+    return this.operatorRun("sagaNames", undefined, done, async (parts) => {
+      const names = new Set<string>();
+      for await (const keys of parts.caller.ready().scanPrefix(this.keys.sagaKeysPrefix)) {
+        for (const key of keys) {
+          const name = this.keys.sagaNameOf(key);
+          if (name !== undefined) names.add(name);
+        }
       }
-    }
-    return [...names].sort();
+      return [...names].sort();
+    });
   }
 
   /** Counts of one saga type's values and indexes: schema versions, codecs, forms, sizes, TTLs, completed, undecodable, broken indexes. */
-  async stats(sagaName: SagaName<Types>, control: RunControl = {}): Promise<SagaStats> {
-    return sagaStats(await this.operatorParts(sagaName), sagaName, control);
+  stats(sagaName: SagaName<Types>, control: RunControl = {}): Promise<SagaStats> {
+    return this.operatorRun("stats", sagaName, doneOrStopped, (parts) => sagaStats(parts, sagaName, control));
   }
 
   /** Read every value as reads do (decoded; with a registry, upgraded and validated) and every id index; list what fails. */
-  async verify(sagaName: SagaName<Types>, options: VerifyOptions = {}, control: RunControl = {}): Promise<VerifyResult> {
-    return verifySaga(await this.operatorParts(sagaName), sagaName, { ...options, ...control }, (key, bytes) => this.decodeStored(sagaName, key, bytes));
+  verify(sagaName: SagaName<Types>, options: VerifyOptions = {}, control: RunControl = {}): Promise<VerifyResult> {
+    return this.operatorRun("verify", sagaName, doneOrStopped, (parts) =>
+      verifySaga(parts, sagaName, { ...options, ...control }, (key, bytes) => this.decodeStored(sagaName, key, bytes)),
+    );
   }
 
   /**
@@ -371,30 +417,49 @@ export class SagaStore<Types = any> {
    * MigrationRefusedError, before anything is written, when the target
    * breaks the rollout rules or a stored schema version is unknown.
    */
-  async migrateAll(sagaName: SagaName<Types>, options: MigrateOptions = {}, control: RunControl = {}): Promise<MigrateResult> {
-    return migrateSaga(await this.operatorParts(sagaName), sagaName, { ...options, ...control });
+  migrateAll(sagaName: SagaName<Types>, options: MigrateOptions = {}, control: RunControl = {}): Promise<MigrateResult> {
+    return this.operatorRun("migrateAll", sagaName, doneOrStopped, (parts) => migrateSaga(parts, sagaName, { ...options, ...control }));
   }
 
   /** Delete the completed sagas last saved before `options.before` (each only if unchanged since it was read), or with dryRun count them. */
-  async deleteCompleted(sagaName: SagaName<Types>, options: DeleteCompletedOptions, control: RunControl = {}): Promise<DeleteCompletedResult> {
-    return deleteCompletedSagas(await this.operatorParts(sagaName), sagaName, { ...options, ...control });
+  deleteCompleted(sagaName: SagaName<Types>, options: DeleteCompletedOptions, control: RunControl = {}): Promise<DeleteCompletedResult> {
+    return this.operatorRun("deleteCompleted", sagaName, doneOrStopped, (parts) => deleteCompletedSagas(parts, sagaName, { ...options, ...control }));
   }
 
   /** saga-bus's SQL stores' signature: delete the completed sagas last saved before `before`; returns how many. */
-  async deleteCompletedBefore(sagaName: SagaName<Types>, before: Date, control: RunControl = {}): Promise<number> {
-    return (await this.deleteCompleted(sagaName, { before }, control)).deleted;
+  deleteCompletedBefore(sagaName: SagaName<Types>, before: Date, control: RunControl = {}): Promise<number> {
+    return this.operatorRun("deleteCompletedBefore", sagaName, done, async (parts) => (await deleteCompletedSagas(parts, sagaName, { before, ...control })).deleted);
   }
 
   /** One saga as stored: header fields, TTL, the decoded state, and with a registry the state reads return. */
-  async inspect(sagaName: SagaName<Types>, target: InspectTarget): Promise<InspectedSaga> {
-    return inspectSaga(await this.operatorParts(sagaName), sagaName, target, (key, bytes) => this.decodeStored(sagaName, key, bytes));
+  inspect(sagaName: SagaName<Types>, target: InspectTarget): Promise<InspectedSaga> {
+    return this.operatorRun(
+      "inspect",
+      sagaName,
+      (inspected) => (inspected.found ? "found" : "not-found"),
+      (parts) => inspectSaga(parts, sagaName, target, (key, bytes) => this.decodeStored(sagaName, key, bytes)),
+    );
   }
 
-  /** The store's parts for the operator API, once started; a saga name is checked like any key part (not against the registry). */
-  private async operatorParts(sagaName?: string): Promise<OperatorParts> {
-    if (!this.caller.engine) await this.start();
-    if (sagaName !== undefined) assertSagaName(sagaName);
-    return { keys: this.keys, serializer: this.serializer, schemas: this.schemas, caller: this.caller };
+  /**
+   * An operator run, traced as `operation`, given the store's parts once
+   * started; a saga name is checked like any key part (not against the registry).
+   */
+  private operatorRun<T>(
+    operation: TracedOperation,
+    sagaName: string | undefined,
+    outcomeOf: (result: T) => string,
+    run: (parts: OperatorParts) => Promise<T>,
+  ): Promise<T> {
+    return traced(
+      this.operation(operation, sagaName),
+      async () => {
+        if (!this.caller.engine) await this.start();
+        if (sagaName !== undefined) assertSagaName(sagaName);
+        return run({ keys: this.keys, serializer: this.serializer, schemas: this.schemas, caller: this.caller });
+      },
+      outcomeOf,
+    );
   }
 
   // ---- internals ------------------------------------------------------------
@@ -438,16 +503,60 @@ export class SagaStore<Types = any> {
     return sagaId;
   }
 
-  private async read(sagaName: string, correlationId: string): Promise<AnySagaState | null> {
-    this.schemas.checkSaga(sagaName);
-    const key = this.keys.valueKey(sagaName, correlationId);
-    const bytes = await this.caller.call((engine) => engine.getValue(key));
-    return bytes ? this.decodeStored(sagaName, key, bytes) : null;
+  private operation(name: TracedOperation, sagaName: string | undefined): StoreOperation {
+    return new StoreOperation(name, this.system, sagaName);
   }
 
-  /** A stored value as the caller sees it: decoded, upgraded to the latest schema, carrying the stored version. */
-  protected decodeStored(sagaName: string, key: string, bytes: Buffer): AnySagaState {
+  private async byCorrelationId(operation: StoreOperation, sagaName: string, correlationId: string): Promise<AnySagaState | null> {
+    if (!this.caller.engine) await this.start();
+    const state = await this.read(operation, sagaName, correlationId);
+    // Remember where this saga lives for findById/update; a stored id that could never be a key is simply not cached.
+    const indexKey = state && this.keys.storedIndexKey(sagaName, readSagaId(state));
+    if (indexKey) this.correlationIds.set(indexKey, correlationId);
+    return state;
+  }
+
+  private async byId(operation: StoreOperation, sagaName: string, sagaId: string): Promise<AnySagaState | null> {
+    if (!this.caller.engine) await this.start();
+    this.schemas.checkSaga(sagaName);
+    const indexKey = this.keys.indexKey(sagaName, sagaId);
+    const cached = this.correlationIds.get(indexKey);
+    if (cached !== undefined) {
+      const state = await this.read(operation, sagaName, cached);
+      if (state && readSagaId(state) === sagaId) return state;
+      this.correlationIds.delete(indexKey);
+    }
+    const correlationId = await this.indexedCorrelationId(operation, indexKey);
+    if (correlationId === null) return null;
+    const state = await this.read(operation, sagaName, correlationId);
+    // A stale index (its saga deleted, the correlation id reused) must never yield another saga.
+    if (!state || readSagaId(state) !== sagaId) return null;
+    this.correlationIds.set(indexKey, correlationId);
+    return state;
+  }
+
+  private async read(operation: StoreOperation, sagaName: string, correlationId: string): Promise<AnySagaState | null> {
+    this.schemas.checkSaga(sagaName);
+    const key = this.keys.valueKey(sagaName, correlationId);
+    operation.touch(key);
+    const bytes = await this.caller.call((engine) => engine.getValue(key), operation, key);
+    return bytes ? this.decodeStored(sagaName, key, bytes, operation) : null;
+  }
+
+  /**
+   * A stored value as the caller sees it: decoded, upgraded to the latest
+   * schema, carrying the stored version. A store call's `operation` records
+   * what was read, and an upgrade is published.
+   */
+  protected decodeStored(sagaName: string, key: string, bytes: Buffer, operation?: StoreOperation): AnySagaState {
     const decoded = this.serializer.decode(key, bytes);
+    if (operation) {
+      const from = this.schemas.storedVersion(sagaName, decoded);
+      operation.recordValue(decoded.codec, from, decoded.sagaVersion);
+      const to = this.schemas.knownVersion(sagaName);
+      // Published before the upgrade runs, so a failing one is seen too (then also as validation-failed or the like).
+      if (from < to) publish("upgraded", () => ({ operation: operation.operation, sagaName, key, from, to }));
+    }
     const state = this.schemas.materialize(sagaName, key, decoded);
     if (decoded.sagaVersion !== undefined) applyStoredVersion(state, decoded.sagaVersion);
     return state;
@@ -458,13 +567,14 @@ export class SagaStore<Types = any> {
     return this.keys;
   }
 
-  private indexedCorrelationId(indexKey: string): Promise<string | null> {
-    return this.caller.call((engine) => engine.getIndex(indexKey));
+  private indexedCorrelationId(operation: StoreOperation, indexKey: string): Promise<string | null> {
+    operation.touch(indexKey);
+    return this.caller.call((engine) => engine.getIndex(indexKey), operation, indexKey);
   }
 
   /** The correlation id a saga id's index points at (cached); SagaNotFoundError when there is none. */
-  private async correlationIdAt(sagaName: string, sagaId: string, indexKey: string): Promise<string> {
-    const correlationId = this.correlationIds.get(indexKey) ?? (await this.indexedCorrelationId(indexKey));
+  private async correlationIdAt(operation: StoreOperation, sagaName: string, sagaId: string, indexKey: string): Promise<string> {
+    const correlationId = this.correlationIds.get(indexKey) ?? (await this.indexedCorrelationId(operation, indexKey));
     if (correlationId === null) throw new SagaNotFoundError(sagaName, sagaId, undefined);
     return correlationId;
   }

@@ -15,6 +15,7 @@ import {
 } from "./errors";
 import type { KeyLayout } from "./keys";
 import type { SchemaGate } from "./schema-gate";
+import { publish, type StoreOperation } from "./telemetry/trace";
 
 export interface WriteProtocolParts {
   keys: KeyLayout;
@@ -41,13 +42,14 @@ export class WriteProtocol {
    * taken or the saga id is live under another one; a reported failure
    * leaves nothing readable. Returns the state as saved.
    */
-  async insert(sagaName: string, sagaId: string, correlationId: string, state: AnySagaState, version: number): Promise<AnySagaState> {
+  async insert(operation: StoreOperation, sagaName: string, sagaId: string, correlationId: string, state: AnySagaState, version: number): Promise<AnySagaState> {
     const { keys, caller, correlationIds } = this.parts;
     const valueKey = keys.valueKey(sagaName, correlationId);
     const indexKey = keys.indexKey(sagaName, sagaId);
-    const { envelope, saved } = this.encode(sagaName, sagaId, correlationId, state, version);
+    operation.touch(valueKey, indexKey);
+    const { envelope, saved } = this.encode(operation, sagaName, sagaId, correlationId, state, version);
     const request = { valueKey, envelope, ttlMs: this.parts.ttlMsFor(state), indexKey, correlationId, valueKeyPrefix: keys.sagaKeyPrefix(sagaName), sagaName, sagaId };
-    const { value: result, replyLost } = await caller.write(valueKey, (engine) => engine.insert(request), lostWrite(sagaName, sagaId, valueKey));
+    const { value: result, replyLost } = await caller.write(valueKey, (engine) => engine.insert(request), lostWrite(sagaName, sagaId, valueKey), operation);
     if (result.status === WriteStatus.DuplicateId) {
       throw new SagaAlreadyExistsError(sagaName, correlationId, sagaId, result.existingCorrelationId);
     }
@@ -57,10 +59,10 @@ export class WriteProtocol {
     }
     if (result.status === WriteStatus.Exists) {
       // The same saga id: it may be our own insert, updated since its reply was lost.
-      if (replyLost && (await this.ownerOf(valueKey)) === sagaId) throw new WriteOutcomeUnknownError(sagaName, sagaId, valueKey);
+      if (replyLost && (await this.ownerOf(operation, valueKey)) === sagaId) throw new WriteOutcomeUnknownError(sagaName, sagaId, valueKey);
       throw new SagaAlreadyExistsError(sagaName, correlationId, sagaId);
     }
-    this.expectWritten(result, sagaName, sagaId, valueKey, -1);
+    this.expectWritten(operation, result, sagaName, sagaId, valueKey, -1);
     correlationIds.set(indexKey, correlationId);
     return saved;
   }
@@ -70,31 +72,40 @@ export class WriteProtocol {
    * expectedVersion + 1, its index's expiry kept with it. Returns the state
    * as saved.
    */
-  async update(sagaName: string, sagaId: string, correlationId: string, state: AnySagaState, expectedVersion: number, indexKey: string): Promise<AnySagaState> {
+  async update(
+    operation: StoreOperation,
+    sagaName: string,
+    sagaId: string,
+    correlationId: string,
+    state: AnySagaState,
+    expectedVersion: number,
+    indexKey: string,
+  ): Promise<AnySagaState> {
     const { keys, caller, correlationIds, schemas } = this.parts;
     const valueKey = keys.valueKey(sagaName, correlationId);
+    operation.touch(valueKey, indexKey);
     const ttlMs = this.parts.ttlMsFor(state);
-    let { envelope, saved } = this.encode(sagaName, sagaId, correlationId, state, expectedVersion + 1);
+    let { envelope, saved } = this.encode(operation, sagaName, sagaId, correlationId, state, expectedVersion + 1);
     const lost = lostWrite(sagaName, sagaId, valueKey);
-    const send = (request: WriteRequest) => caller.write(valueKey, (engine) => engine.update(request), lost);
+    const send = (request: WriteRequest) => caller.write(valueKey, (engine) => engine.update(request), lost, operation);
     let { value: result, replyLost } = await send({ valueKey, envelope, ttlMs, indexKey, correlationId, sagaName, sagaId });
     const storedSchema = result.storedSchemaVersion;
     if (result.status === WriteStatus.SchemaAhead && storedSchema <= schemas.knownVersion(sagaName)) {
       // Mid-rollout: the saga is already at a version this process knows but does not write yet
       // (writeVersion below it). Write at the stored version rather than refuse or lose its fields.
-      ({ envelope, saved } = this.encode(sagaName, sagaId, correlationId, state, expectedVersion + 1, storedSchema));
+      ({ envelope, saved } = this.encode(operation, sagaName, sagaId, correlationId, state, expectedVersion + 1, storedSchema));
       ({ value: result, replyLost } = await send({ valueKey, envelope, ttlMs, indexKey, correlationId, sagaName, sagaId }));
     }
     if (result.status === WriteStatus.NotFound || result.status === WriteStatus.OtherSaga) correlationIds.delete(indexKey);
     if (result.status === WriteStatus.Conflict && replyLost) throw new WriteOutcomeUnknownError(sagaName, sagaId, valueKey);
-    this.expectWritten(result, sagaName, sagaId, valueKey, expectedVersion);
+    this.expectWritten(operation, result, sagaName, sagaId, valueKey, expectedVersion);
     correlationIds.set(indexKey, correlationId);
     return saved;
   }
 
   /** The saga id stored at a value key; undefined when missing or unreadable. */
-  async ownerOf(valueKey: string): Promise<string | undefined> {
-    const bytes = await this.parts.caller.call((engine) => engine.getValue(valueKey));
+  async ownerOf(operation: StoreOperation, valueKey: string): Promise<string | undefined> {
+    const bytes = await this.parts.caller.call((engine) => engine.getValue(valueKey), operation, valueKey);
     if (!bytes) return undefined;
     try {
       return readSagaId(this.parts.serializer.decode(valueKey, bytes).state);
@@ -109,6 +120,7 @@ export class WriteProtocol {
    * correlation id 0.2.2's key layout cannot hold is refused first.
    */
   private encode(
+    operation: StoreOperation,
     sagaName: string,
     sagaId: string,
     correlationId: string,
@@ -119,6 +131,7 @@ export class WriteProtocol {
     const { serializer, schemas } = this.parts;
     serializer.assertWritableCorrelationId(correlationId);
     const { stored, saved, schemaVersion, codec } = schemas.prepareWrite(sagaName, sagaId, state, targetSchemaVersion);
+    operation.recordValue(codec.name, schemaVersion, sagaVersion);
     try {
       return { envelope: serializer.encode(sagaName, stored, { sagaId, sagaVersion, schemaVersion }, codec), saved };
     } catch (error) {
@@ -127,12 +140,15 @@ export class WriteProtocol {
     }
   }
 
-  private expectWritten(result: WriteResult, sagaName: string, sagaId: string, valueKey: string, expectedVersion: number): void {
+  private expectWritten(operation: StoreOperation, result: WriteResult, sagaName: string, sagaId: string, valueKey: string, expectedVersion: number): void {
     switch (result.status) {
       case WriteStatus.Written:
+        return;
       case WriteStatus.AlreadyWritten:
+        operation.outcome = "already-written";
         return;
       case WriteStatus.Conflict:
+        publish("conflict", () => ({ operation: operation.operation, sagaName, sagaId, key: valueKey, expectedVersion, storedVersion: result.storedVersion }));
         throw new ConcurrencyError(sagaId, expectedVersion, result.storedVersion, sagaName);
       case WriteStatus.NotFound:
       case WriteStatus.OtherSaga:
