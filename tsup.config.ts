@@ -43,11 +43,17 @@ const shared = {
   },
 } satisfies Options;
 
-/** The library: dist/index.js and dist/index.cjs with their types. */
+/**
+ * The library, dist/index.*, and the OpenTelemetry entry point, dist/otel.*
+ * (@opentelemetry/api, an optional peer, stays external), with their types.
+ * No shared chunk: dist/otel.* holds the channel names alone, never the
+ * embedded Lua scripts; both meet on the channels' global names.
+ */
 export const libraryBuild = {
   ...shared,
-  entry: { index: "src/index.ts" },
+  entry: { index: "src/index.ts", otel: "src/otel/index.ts" },
   format: ["esm", "cjs"],
+  splitting: false,
   dts: true,
   // The two builds run at once: this one's cleaning must not remove what the other just wrote.
   clean: ["!cli.js", "!cli.js.map"],

@@ -11,7 +11,9 @@
 #   4. run with node against a throwaway redis-server on a free port:
 #      RedisSagaStore (3 codecs) and InMemorySagaStore: initialize, insert a saga-bus
 #      state, getByCorrelationId, update (expectedVersion 0 → version 1), a stale update
-#      rejected with SAGA_CONFLICT, findById
+#      rejected with SAGA_CONFLICT, findById; and the OpenTelemetry entry point
+#      (@saga-bus/store-redis/otel, with @opentelemetry/api bundled) subscribed to the
+#      channels the bundled store publishes on, counting the calls as spans
 #
 # Needs a built dist/ (npm run build), redis-server on PATH, and the repo's
 # node_modules (esbuild comes with tsup).
@@ -46,7 +48,9 @@ cd "$WORK/app"
 cat > package.json <<'JSON'
 { "name": "saga-store-bundle-test", "version": "0.0.0", "private": true }
 JSON
-npm install --no-audit --no-fund --prefer-offline --loglevel=error "$TARBALL" "ioredis@$IOREDIS_VERSION"
+# @opentelemetry/api does not export its package.json: read from the file.
+OTEL_API_VERSION="$(node -p "JSON.parse(require('fs').readFileSync('$ROOT/node_modules/@opentelemetry/api/package.json', 'utf8')).version")"
+npm install --no-audit --no-fund --prefer-offline --loglevel=error "$TARBALL" "ioredis@$IOREDIS_VERSION" "@opentelemetry/api@$OTEL_API_VERSION"
 
 # ---- 2. consumer, one body for both module systems ----------------------------------
 BODY='
@@ -71,8 +75,21 @@ async function exercise(store, what) {
   await store.close();
   return what;
 }
+/** A tracer provider of its own that counts the spans begun and ended. */
+function countingTracerProvider() {
+  const counts = { started: 0, ended: 0 };
+  const span = { spanContext: () => ({ traceId: "0".repeat(32), spanId: "0".repeat(16), traceFlags: 0 }), setAttribute() { return span; },
+    setAttributes() { return span; }, addEvent() { return span; }, setStatus() { return span; }, recordException() {}, end() { counts.ended++; },
+    isRecording: () => true, updateName() { return span; }, addLink() { return span; }, addLinks() { return span; } };
+  return { counts, getTracer: () => ({ startSpan() { counts.started++; return span; } }) };
+}
 async function main() {
+  const tracerProvider = countingTracerProvider();
+  const stop = instrumentSagaStore({ tracerProvider });
   const done = [await exercise(new InMemorySagaStore(), "memory")];
+  stop();
+  // insert, getByCorrelationId, update, the stale update and findById; initialize() and close() are not traced.
+  assert(tracerProvider.counts.started === 5 && tracerProvider.counts.ended === 5, "otel: 5 spans begun and ended, got " + JSON.stringify(tracerProvider.counts));
   const port = Number(process.env.BUNDLE_TEST_REDIS_PORT);
   for (const codec of ["json", "superjson", "msgpack"]) {
     const store = new RedisSagaStore({ connection: { host: "127.0.0.1", port }, keyPrefix: "bundle-" + flavour + "-" + codec + ":", codec });
@@ -84,12 +101,14 @@ main().catch((error) => { console.error("[bundle-test] " + flavour + " bundle FA
 '
 {
   echo 'import { RedisSagaStore, InMemorySagaStore, ConcurrencyError } from "@saga-bus/store-redis";'
+  echo 'import { instrumentSagaStore } from "@saga-bus/store-redis/otel";'
   echo 'const flavour = "esm";'
   echo "$BODY"
 } > app.mjs
 {
   echo '"use strict";'
   echo 'const { RedisSagaStore, InMemorySagaStore, ConcurrencyError } = require("@saga-bus/store-redis");'
+  echo 'const { instrumentSagaStore } = require("@saga-bus/store-redis/otel");'
   echo 'const flavour = "cjs";'
   echo "$BODY"
 } > app.cjs

@@ -10,6 +10,8 @@
 #       REDIS_UNAVAILABLE against the core build of THEIR module system (import vs require)
 #   (f) the same in a pnpm layout (isolated node_modules/.pnpm), pnpm run through npx
 #   (g) the saga-store command (package.json "bin") runs from the installed tarball
+#   (h) the OpenTelemetry entry point "@saga-bus/store-redis/otel", ESM and CJS, with the
+#       OpenTelemetry SDK installed beside it: a store call becomes a span
 # Before any install, publint and attw (arethetypeswrong) check the tarball (npx fetches them).
 # (a) and (b) write on the embedded engine and on a throwaway redis-server on a
 # free port, so a file missing from the tarball (dist/lua/*.lua, a .d.ts, the
@@ -41,7 +43,8 @@ TARBALL="$(ls "$WORK"/pack/*.tgz)"
 log "packed $(basename "$TARBALL") ($(du -k "$TARBALL" | cut -f1) KiB):"
 LISTING="$(tar -tzf "$TARBALL")"
 sed 's/^/    /' <<<"$LISTING"
-for f in package/dist/index.js package/dist/index.cjs package/dist/index.d.ts package/dist/index.d.cts package/dist/cli.js; do
+for f in package/dist/index.js package/dist/index.cjs package/dist/index.d.ts package/dist/index.d.cts package/dist/cli.js \
+  package/dist/otel.js package/dist/otel.cjs package/dist/otel.d.ts package/dist/otel.d.cts; do
   grep -qx "$f" <<<"$LISTING" || fail "tarball lacks $f"
 done
 # The Lua scripts are inside the JavaScript (tsup.config.ts), never files next to it.
@@ -434,5 +437,80 @@ log "(f) pnpm layout: ESM"
 node core-esm.mjs || fail "(f) ESM with @saga-bus/core (pnpm layout)"
 log "(f) pnpm layout: CommonJS"
 node core-cjs.cjs || fail "(f) CommonJS with @saga-bus/core (pnpm layout)"
+
+# ---- 9. (h) the OpenTelemetry entry point ----------------------------------------------
+# Installed after the checks above, which so ran without @opentelemetry/api (an optional peer).
+# The repo's own versions of the API and SDK packages (in npm's cache after npm ci).
+OTEL_PACKAGES=()
+for p in @opentelemetry/api @opentelemetry/sdk-trace-base @opentelemetry/context-async-hooks; do
+  # Read from the file: @opentelemetry/api does not export its package.json.
+  OTEL_PACKAGES+=("$p@$(node -p "JSON.parse(require('fs').readFileSync('$ROOT/node_modules/$p/package.json', 'utf8')).version")")
+done
+cd "$WORK/app"
+log "(h) npm install ${OTEL_PACKAGES[*]}"
+npm install --no-audit --no-fund --prefer-offline --loglevel=error "${OTEL_PACKAGES[@]}"
+OTEL_BODY='
+const assert = (cond, msg) => { if (!cond) throw new Error("assertion failed: " + msg); };
+async function main() {
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  const exporter = new InMemorySpanExporter();
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const stop = instrumentSagaStore({ tracerProvider });
+  const store = new InMemorySagaStore();
+  const at = new Date();
+  await store.insert("OrderSaga", "order-1", { metadata: { sagaId: "s-1", version: 0, createdAt: at, updatedAt: at, isCompleted: false } });
+  await tracerProvider.getTracer("app").startActiveSpan("handler", async (parent) => {
+    await store.findByCorrelationId("OrderSaga", "order-1");
+    parent.end();
+  });
+  stop();
+  const spans = exporter.getFinishedSpans();
+  const find = spans.find((s) => s.name === "findByCorrelationId OrderSaga");
+  const handler = spans.find((s) => s.name === "handler");
+  assert(find && find.attributes["db.operation.name"] === "findByCorrelationId" && find.attributes["saga_bus.store.outcome"] === "found", "a span for findByCorrelationId");
+  assert(find.parentSpanContext && find.parentSpanContext.spanId === handler.spanContext().spanId, "the store span is the handler span'"'"'s child");
+  console.log("[pack-test] otel " + flavour + ": OK (" + spans.length + " spans)");
+}
+main().catch((error) => { console.error("[pack-test] otel " + flavour + " FAILED:", error); process.exit(1); });
+'
+{
+  echo 'import { InMemorySagaStore } from "@saga-bus/store-redis";'
+  echo 'import { instrumentSagaStore } from "@saga-bus/store-redis/otel";'
+  echo 'import { context } from "@opentelemetry/api";'
+  echo 'import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";'
+  echo 'import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";'
+  echo 'const flavour = "esm";'
+  echo "$OTEL_BODY"
+} > otel-esm.mjs
+{
+  echo '"use strict";'
+  echo 'const { InMemorySagaStore } = require("@saga-bus/store-redis");'
+  echo 'const { instrumentSagaStore } = require("@saga-bus/store-redis/otel");'
+  echo 'const { context } = require("@opentelemetry/api");'
+  echo 'const { AsyncLocalStorageContextManager } = require("@opentelemetry/context-async-hooks");'
+  echo 'const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = require("@opentelemetry/sdk-trace-base");'
+  echo 'const flavour = "cjs";'
+  echo "$OTEL_BODY"
+} > otel-cjs.cjs
+log "(h) otel: ESM"
+node otel-esm.mjs || fail "(h) @saga-bus/store-redis/otel through import"
+log "(h) otel: CommonJS"
+node otel-cjs.cjs || fail "(h) @saga-bus/store-redis/otel through require"
+cat > otel-types.mts <<'TS'
+import { instrumentSagaStore, type InstrumentSagaStoreOptions } from "@saga-bus/store-redis/otel";
+const options: InstrumentSagaStoreOptions = { recordKeys: false };
+const stop: () => void = instrumentSagaStore(options);
+// @ts-expect-error recordKeys is a boolean (catches declarations that degrade to any)
+instrumentSagaStore({ recordKeys: "no" });
+stop();
+TS
+cat > tsconfig.otel.json <<'JSON'
+{
+  "compilerOptions": { "target": "ES2022", "module": "node16", "moduleResolution": "node16", "strict": true, "noEmit": true, "types": ["node"], "lib": ["ES2022"] },
+  "files": ["otel-types.mts"]
+}
+JSON
+log "(h) tsc --noEmit over the otel entry's declarations"
+"$TSC" --noEmit -p tsconfig.otel.json || fail "(h) TypeScript check against dist/otel.d.ts"
 
 log "all checks passed"

@@ -16,12 +16,11 @@ import {
   WriteOutcomeUnknownError,
   createSagaRegistry,
   defineSaga,
-  type SagaStoreOptions,
   type WriteRequest,
   type WriteResult,
 } from "../src/index";
 import { TelemetryRecorder } from "./support/telemetry-recorder";
-import { clusterEngine, memoryEngine, redisEngine, sagaBusState, type StoreHarness } from "./support/stores";
+import { clusterEngine, memoryEngine, openBeside, redisEngine, sagaBusState, type StoreHarness } from "./support/stores";
 import { indexKeyOf, valueKeyOf } from "./support/key-layout";
 import { freePort } from "./support/redis-server";
 
@@ -205,13 +204,6 @@ describe.each(harnesses.map((h) => [h.name, h] as const))("diagnostics channels 
     expect(recorder.finished("modify").at(-1)).toMatchObject({ outcome: "DECODE_FAILED" });
   });
 });
-
-/** A second store on the same data as `first` (its engine, or its server and prefix). */
-async function openBeside(harness: StoreHarness, first: { store: SagaStore; prefix: string }, options: SagaStoreOptions): Promise<SagaStore> {
-  if (harness.name !== "memory") return (await harness.open({ ...options, keyPrefix: first.prefix })).store;
-  const engine = (first.store as unknown as { engine: MemoryEngine }).engine;
-  return new SagaStore({ ...options, keyPrefix: first.prefix }, () => engine, "memory");
-}
 
 /** Bytes no store wrote, at a key of the store's engine. */
 async function plant(harness: StoreHarness, store: SagaStore, key: string, bytes: Buffer): Promise<void> {

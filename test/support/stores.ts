@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Cluster, Redis } from "ioredis";
 import { inject } from "vitest";
-import { InMemorySagaStore, RedisSagaStore, type SagaStore, type SagaStoreOptions } from "../../src/index";
+import { InMemorySagaStore, RedisSagaStore, SagaStore, type MemoryEngine, type SagaStoreOptions } from "../../src/index";
 
 /**
  * Stores opened on one engine (memory, redis, cluster), for store-level tests;
@@ -71,6 +71,13 @@ export function clusterEngine(): StoreHarness {
       await Promise.all(clients.splice(0).map((client) => client.quit().catch(() => client.disconnect())));
     },
   };
+}
+
+/** A second store on the same data as `first`: on memory its engine, else its server and prefix. */
+export async function openBeside(harness: StoreHarness, first: { store: SagaStore; prefix: string }, options: SagaStoreOptions = {}): Promise<SagaStore> {
+  if (harness.name !== "memory") return (await harness.open({ ...options, keyPrefix: first.prefix })).store;
+  const engine = (first.store as unknown as { engine: MemoryEngine }).engine;
+  return new SagaStore({ ...options, keyPrefix: first.prefix }, () => engine, "memory");
 }
 
 export function sagaBusState(sagaId: string, fields: Record<string, unknown> = {}, version = 0) {
