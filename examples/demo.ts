@@ -3,6 +3,8 @@
  *
  *   npm start                                   # embedded engine (InMemorySagaStore)
  *   REDIS_URL=redis://127.0.0.1:6379 npm start  # real Redis (RedisSagaStore)
+ *   npm start -- --events                       # also print what the store publishes on its
+ *                                               # diagnostics channels (README "Observability")
  *
  * Create a saga, update it, provoke a ConcurrencyError, run `modify` from
  * several concurrent callers, read it back by id, show the bytes each codec
@@ -17,18 +19,23 @@
  * versions cannot share one (see section 6).
  */
 import { randomUUID } from "node:crypto";
+import { subscribe, tracingChannel } from "node:diagnostics_channel";
 import { Redis } from "ioredis";
 import { z } from "zod";
 // Only the package's public entry, as an application imports it. In this repo the name resolves to src/index.ts
 // through tsconfig.json "paths" (tsx and tsc both honour it), so no build is needed.
 import {
+  CHANNEL_PREFIX,
   ConcurrencyError,
+  STORE_EVENTS,
+  TRACED_OPERATIONS,
   ENVELOPE_HEADER_SIZE,
   InMemorySagaStore,
   RedisSagaStore,
   createSagaRegistry,
   defineSaga,
   type BuiltInCodecName,
+  type OperationContext,
   type SagaRegistry,
   type SagaState,
   type SagaStore,
@@ -71,6 +78,30 @@ function newOrder(sagaId: string, correlationId: string): OrderState {
   };
 }
 
+/**
+ * --events: every store call as it ends (its TracingChannel's asyncEnd) and
+ * every event, subscribed by channel name as any application can.
+ */
+function printStoreEvents(): void {
+  const show = (value: unknown) =>
+    JSON.stringify(value, (_key, v: unknown) => (v instanceof Error ? `${v.name}: ${(v as { code?: string }).code ?? v.message}` : v));
+  for (const operation of TRACED_OPERATIONS) {
+    tracingChannel<object, OperationContext>(CHANNEL_PREFIX + operation).subscribe({
+      start() {},
+      end() {},
+      asyncStart() {},
+      error() {},
+      asyncEnd({ sagaName, outcome, keys, codec, schemaVersion, sagaVersion, attempts }) {
+        const fields = { keys, codec, schemaVersion, sagaVersion, attempts };
+        console.log(`    · ${operation}${sagaName ? ` ${sagaName}` : ""} → ${outcome} ${show(fields)}`);
+      },
+    });
+  }
+  for (const event of STORE_EVENTS) {
+    subscribe(CHANNEL_PREFIX + event, (message) => console.log(`    · event ${event} ${show(message)}`));
+  }
+}
+
 /** Header fields of an envelope (README "Envelope format"), then a printable preview of its payload. */
 function describeEnvelope(bytes: Buffer): string[] {
   const hex = (from: number, to: number) => bytes.subarray(from, to).toString("hex").replace(/(..)(?!$)/g, "$1 ");
@@ -85,6 +116,7 @@ function describeEnvelope(bytes: Buffer): string[] {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes("--events")) printStoreEvents();
   const redis = redisUrl
     ? new Redis(redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 5_000, retryStrategy: (n) => (n > 3 ? null : 200) })
     : undefined;

@@ -78,5 +78,18 @@ describe("examples/", () => {
     });
     expect(stdout).toContain("embedded InMemorySagaStore");
     expect(stdout.trimEnd().split("\n").at(-1)).toBe("demo finished");
+    expect(stdout).not.toContain("· event");
+  }, 30_000);
+
+  it("demo.ts --events prints the calls and events the store published", async () => {
+    const { REDIS_URL: _unset, ...env } = process.env;
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "examples/demo.ts", "--events"], { cwd: ROOT, env, timeout: 25_000 });
+    expect(stdout.trimEnd().split("\n").at(-1)).toBe("demo finished");
+    expect(stdout).toMatch(/· insert OrderSaga → written \{"keys":\[".*"\],"codec":"json","schemaVersion":1,"sagaVersion":0,"attempts":1\}/);
+    // Section 2's stale update, and section 3's concurrent modify callers losing races.
+    expect(stdout).toMatch(/· event conflict \{"operation":"update","sagaName":"OrderSaga"/);
+    expect(stdout).toMatch(/· update OrderSaga → SAGA_CONFLICT/);
+    expect(stdout).toMatch(/· event retry \{"operation":"modify".*"cause":"ConcurrencyError: SAGA_CONFLICT","code":"SAGA_CONFLICT"\}/);
+    expect(stdout).toMatch(/· modify OrderSaga → written \{.*"attempts":[2-9]/);
   }, 30_000);
 });
