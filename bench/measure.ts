@@ -11,6 +11,17 @@
 /** One operation; `i` is unique per side within a cell, `worker` is 0..concurrency-1. */
 export type Op = (i: number, worker: number) => Promise<unknown>;
 
+/**
+ * A side that needs the process set up while its chunks run (subscribers on
+ * the store's channels, say, which are global): `enter` before each of its
+ * chunks, `leave` after.
+ */
+export interface SideWithSetup {
+  op: Op;
+  enter(): void;
+  leave(): void;
+}
+
 export interface SideResult {
   ops: number;
   opsPerSec: number;
@@ -106,20 +117,27 @@ export async function measureCell(plan: CellPlan, ours: Op, raw: Op): Promise<{ 
  * (A B C, C B A, ...), so every side sits as often early as late in a round.
  * Results come back in the order the sides were given.
  */
-export async function measureSides(plan: CellPlan, ops: readonly Op[]): Promise<SideResult[]> {
+export async function measureSides(plan: CellPlan, ops: readonly (Op | SideWithSetup)[]): Promise<SideResult[]> {
   const { concurrency, warmup, rounds } = plan;
   const chunk = Math.ceil(plan.ops / rounds);
-  const sides = ops.map((op) => ({ op, recorder: new Recorder(chunk * rounds), next: 0 }));
+  const sides = ops.map((side) => ({
+    ...(typeof side === "function" ? { op: side, enter: undefined, leave: undefined } : side),
+    recorder: new Recorder(chunk * rounds),
+    next: 0,
+  }));
   const reversed = [...sides].reverse();
-  for (const side of sides) {
-    await runChunk(concurrency, warmup, side.next, side.op);
-    side.next += warmup;
-  }
-  for (let round = 0; round < rounds; round++) {
-    for (const side of round % 2 === 0 ? sides : reversed) {
-      await runChunk(concurrency, chunk, side.next, side.op, side.recorder);
-      side.next += chunk;
+  const run = async (side: (typeof sides)[number], count: number, recorder?: Recorder) => {
+    side.enter?.();
+    try {
+      await runChunk(concurrency, count, side.next, side.op, recorder);
+    } finally {
+      side.leave?.();
     }
+    side.next += count;
+  };
+  for (const side of sides) await run(side, warmup);
+  for (let round = 0; round < rounds; round++) {
+    for (const side of round % 2 === 0 ? sides : reversed) await run(side, chunk, side.recorder);
   }
   return sides.map((side) => side.recorder.result());
 }

@@ -11,3 +11,8 @@ const built = new URL("../dist/index.js", import.meta.url);
 export const storePackage = (await import(built.href).catch((error: unknown) => {
   throw new Error(`bench: no build at ${built.pathname}; run \`npm run build\` first (npm run bench does): ${(error as Error)?.message}`);
 })) as typeof Source;
+
+const builtOtel = new URL("../dist/otel.js", import.meta.url);
+
+/** The OpenTelemetry entry point as users install it (@saga-bus/store-redis/otel). */
+export const otelPackage = (await import(builtOtel.href)) as typeof import("../src/otel/index");

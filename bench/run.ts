@@ -5,7 +5,7 @@
  * ioredis commands of the same encoded bytes on the same connection: SET for
  * insert/update/save, GET (getBuffer) for the reads. In the same cells, on the
  * same connection: a hand-written JSON store and the published 0.2.2. Then the
- * registry's cost, and the store after many distinct sagas. One server, one
+ * registry's cost, the diagnostics channels' cost, and the store after many distinct sagas. One server, one
  * ioredis connection, one run. See bench/README.md.
  */
 import { randomUUID } from "node:crypto";
@@ -22,6 +22,7 @@ import { indexesNeeded, measureSides, type CellPlan, type Op, type SideResult } 
 import { REGISTRY_ADDED_US_TARGET, benchRegistry, type RegistryRow } from "./registry";
 import { SAGA_NAME, orderState, withIds, type OrderState } from "./order-state";
 import { benchScale, type ScalePlan, type ScaleRow } from "./scale";
+import { benchTelemetry, type TelemetryRow } from "./telemetry";
 
 const { RedisSagaStore } = storePackage;
 
@@ -115,10 +116,12 @@ interface Args {
   skipContenders: boolean;
   /** Sagas inserted between the scale row's two measurements; 0 leaves that row out. */
   scaleSagas: number;
+  /** Leave out the diagnostics channels' rows. */
+  skipTelemetry: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { json: false, quick: false, autoPipelining: false, cluster: false, codecs: [...CODECS], ops: [...OPS], skipContenders: false, scaleSagas: SCALE_SAGAS };
+  const args: Args = { json: false, quick: false, autoPipelining: false, cluster: false, codecs: [...CODECS], ops: [...OPS], skipContenders: false, scaleSagas: SCALE_SAGAS, skipTelemetry: false };
   let scaleSagas: number | undefined;
   const list = <T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T[] => {
     const items = (value ?? "").split(",").filter(Boolean);
@@ -137,6 +140,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === "--op") args.ops = list(inline ?? argv[++i], OPS, flag);
     else if (flag === "--skip-contenders") args.skipContenders = true;
     else if (flag === "--skip-scale") scaleSagas = 0;
+    else if (flag === "--skip-telemetry") args.skipTelemetry = true;
     else if (flag === "--scale-sagas") {
       const value = inline ?? argv[++i];
       scaleSagas = Number(value);
@@ -144,7 +148,7 @@ function parseArgs(argv: string[]): Args {
     } else if (flag === "--help" || flag === "-h") {
       process.stdout.write(
         "usage: npm run bench -- [--json] [--quick] [--cluster] [--auto-pipelining] [--codec json,superjson,msgpack] [--op insert,findByCorrelationId,findById,update,save]\n" +
-          "                        [--skip-contenders] [--skip-scale] [--scale-sagas N]\n" +
+          "                        [--skip-contenders] [--skip-scale] [--scale-sagas N] [--skip-telemetry]\n" +
           "  REDIS_URL=redis://... uses that server (only this run's keys are deleted); otherwise a throwaway redis-server is started.\n" +
           `  --scale-sagas: distinct sagas inserted before the scale row's second measurement (default ${fmtInt(SCALE_SAGAS)}, --quick ${fmtInt(SCALE_SAGAS_QUICK)}).\n`,
       );
@@ -488,6 +492,7 @@ interface Results {
   notes: ContenderNote[];
   bytes: Partial<Record<CodecName, number>>;
   registry: RegistryRow[];
+  telemetry: TelemetryRow[];
   scale: ScaleRow[];
 }
 
@@ -596,6 +601,15 @@ async function main(): Promise<void> {
       runPrefix,
       CONCURRENCIES.map((c) => planFor(c, args.quick)),
     );
+    let telemetryRows: TelemetryRow[] = [];
+    if (!args.skipTelemetry) {
+      log("telemetry: no subscriber, a no-op subscriber on every channel, instrumentSagaStore with the OpenTelemetry SDK");
+      telemetryRows = await benchTelemetry(
+        redis,
+        runPrefix,
+        CONCURRENCIES.map((c) => planFor(c, args.quick)),
+      );
+    }
     let scaleRows: ScaleRow[] = [];
     if (args.scaleSagas > 0) {
       const codec: CodecName = args.codecs.includes("json") ? "json" : args.codecs[0]!;
@@ -614,7 +628,7 @@ async function main(): Promise<void> {
       }
     }
     const rows = humanRows.map(({ baselineP50us: _p50, baselineP99us: _p99, ...row }): Row => row);
-    const results: Results = { rows, contenders, notes, bytes, registry: registryRows, scale: scaleRows };
+    const results: Results = { rows, contenders, notes, bytes, registry: registryRows, telemetry: telemetryRows, scale: scaleRows };
     const checks = checkTargets(results, sources);
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
 
@@ -711,6 +725,17 @@ async function main(): Promise<void> {
         [false, true, true, true, true, true, false, true, true, true, true],
       ),
     );
+    if (telemetryRows.length > 0) {
+      out.push("");
+      out.push("Diagnostics channels (json codec; +cpu = Node CPU per op over the same cell's no-subscriber side)");
+      out.push(
+        table(
+          ["engine", "op", "c", "case", "ops/s", "cpu µs", "+cpu µs"],
+          telemetryRows.map((r) => [r.engine, r.op, String(r.concurrency), r.case, fmtInt(r.opsPerSec), r.cpuUsPerOp.toFixed(2), r.addedCpuUsPerOp.toFixed(2)]),
+          [false, false, true, false, true, true, true],
+        ),
+      );
+    }
     if (scaleRows.length > 0) {
       const first = scaleRows[0]!;
       out.push("");
