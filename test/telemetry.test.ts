@@ -3,9 +3,12 @@
  * store method's TracingChannel with its documented context, and each event
  * on its plain channel, subscribed by name as an application would.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { tracingChannel } from "node:diagnostics_channel";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import {
+  CHANNEL_PREFIX,
   ConcurrencyError,
   DecodeError,
   MemoryEngine,
@@ -16,6 +19,7 @@ import {
   WriteOutcomeUnknownError,
   createSagaRegistry,
   defineSaga,
+  type OperationContext,
   type WriteRequest,
   type WriteResult,
 } from "../src/index";
@@ -113,6 +117,25 @@ describe.each(harnesses.map((h) => [h.name, h] as const))("diagnostics channels 
     // Nothing nested: delete did its work without publishing as deleteById or deleteByCorrelationId.
     expect(recorder.finished("deleteById")).toHaveLength(2);
     expect(recorder.finished("deleteByCorrelationId")).toHaveLength(0);
+  });
+
+  it("an AsyncLocalStorage bound to a start channel holds for the whole call, modify's callback included", async () => {
+    const { store } = await harness.open();
+    await store.insert(SAGA, "c-1", sagaBusState("s-1", { n: 0 }));
+    const storage = new AsyncLocalStorage<string>();
+    const start = tracingChannel<string, OperationContext>(CHANNEL_PREFIX + "modify").start;
+    start.bindStore(storage, (context) => `${context.operation} ${context.sagaName}`);
+    try {
+      let seen: string | undefined;
+      await store.modify(SAGA, "c-1", (state) => {
+        seen = storage.getStore();
+        return state;
+      });
+      expect(seen).toBe(`modify ${SAGA}`);
+      expect(storage.getStore()).toBeUndefined();
+    } finally {
+      start.unbindStore(storage);
+    }
   });
 
   it("a failed call publishes on the error channel, its outcome the error's code", async () => {

@@ -11,7 +11,7 @@
  *   node_modules/.cache/readme-snippets/typecheck/NN-slug.mts and runs the
  *   repo's tsc once over all of them (strict, noEmit, module esnext,
  *   moduleResolution bundler, target es2022). "@saga-bus/store-redis" is
- *   mapped to src/index.ts with "paths"; "@saga-bus/core" (the test stand-in),
+ *   mapped to src/index.ts with "paths" (its /otel entry to src/otel/index.ts); "@saga-bus/core" (the test stand-in),
  *   zod and ioredis come from node_modules. A diagnostic's line in an .mts is
  *   its line in README.md minus the block's first line.
  * - runnableSource(): the block as it is run, written under
@@ -150,7 +150,7 @@ export function typecheckSnippets(snippets: Snippet[], coreShim?: string): Snipp
       types: ["node"],
       typeRoots: [join(ROOT, "node_modules/@types")],
       skipLibCheck: true,
-      paths: { "@saga-bus/store-redis": [join(ROOT, "src/index.ts")] },
+      paths: { "@saga-bus/store-redis": [join(ROOT, "src/index.ts")], "@saga-bus/store-redis/otel": [join(ROOT, "src/otel/index.ts")] },
     },
     files,
   };
@@ -203,6 +203,7 @@ export function runnableSource(snippet: Snippet, servers: TestServers): string {
   const port = String(Number(url.port || 6379));
   let code = snippet.code
     .replace(/from "@saga-bus\/store-redis"/g, `from ${JSON.stringify(fileURLToPath(import.meta.url))}`)
+    .replace(/from "@saga-bus\/store-redis\/otel"/g, `from ${JSON.stringify(join(ROOT, "src/otel/index.ts"))}`)
     .replace(/new Cluster\(\s*\[[\s\S]*?\]\s*\)/g, `new Cluster(${JSON.stringify(servers.clusterNodes.map(({ host, port }) => ({ host, port })))})`)
     .replace(/new Redis\(\)/g, `new Redis(${JSON.stringify(servers.redisUrl)})`)
     .replace(/host: "localhost"/g, `host: ${host}`)
