@@ -9,7 +9,7 @@
 import { randomUUID } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
 import { z } from "zod";
-import type { RedisSagaStore as Store, SagaRegistry } from "../src/index";
+import type { SagaStore as Store, SagaRegistry } from "../src/index";
 import { storePackage } from "./package-under-test";
 
 const { RedisSagaStore, createSagaRegistry, defineSaga } = storePackage;
@@ -103,7 +103,8 @@ export async function benchRegistry(redis: Redis | Cluster, runPrefix: string, p
   return rows;
 }
 
-async function seedWriters(store: Store<any>, template: OrderState, prefix: string, count: number): Promise<OrderState[]> {
+/** One saga per worker, inserted at version 0: each worker saves its own, so nothing conflicts. */
+export async function seedWriters(store: Store<any>, template: OrderState, prefix: string, count: number): Promise<OrderState[]> {
   return Promise.all(
     Array.from({ length: count }, async (_, w) => {
       const id = `${prefix}-${w}`;

@@ -13,10 +13,10 @@ import { subscribe, tracingChannel, unsubscribe } from "node:diagnostics_channel
 import type { Cluster, Redis } from "ioredis";
 import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
-import type { SagaStore } from "../src/index";
 import { otelPackage, storePackage } from "./package-under-test";
 import { measureSides, type CellPlan, type Op, type SideWithSetup } from "./measure";
-import { SAGA_NAME, orderState, withIds, type OrderState } from "./order-state";
+import { SAGA_NAME, orderState, withIds } from "./order-state";
+import { seedWriters } from "./registry";
 
 const { RedisSagaStore, InMemorySagaStore, CHANNEL_PREFIX, STORE_EVENTS, TRACED_OPERATIONS } = storePackage;
 const { instrumentSagaStore } = otelPackage;
@@ -107,17 +107,6 @@ export async function benchTelemetry(redis: Redis | Cluster, runPrefix: string, 
     await store.close();
   }
   return rows;
-}
-
-async function seedWriters(store: SagaStore<any>, template: OrderState, prefix: string, count: number): Promise<OrderState[]> {
-  return Promise.all(
-    Array.from({ length: count }, async (_, w) => {
-      const id = `${prefix}-${w}`;
-      const state = { ...withIds(template, randomUUID(), id), correlationId: id };
-      await store.insert(SAGA_NAME, id, state);
-      return { ...state, metadata: { ...state.metadata, version: 0 } } as OrderState;
-    }),
-  );
 }
 
 function toRows(engine: TelemetryRow["engine"], op: TelemetryRow["op"], concurrency: number, results: { opsPerSec: number; cpuUsPerOp: number }[]): TelemetryRow[] {
