@@ -7,7 +7,7 @@ import { hash, randomBytes } from "node:crypto";
  *   0      1    magic 0xFE (never the first byte of UTF-8 text, so a 0.2.2 JSON value is told apart)
  *   1      1    envelope format version (1)
  *   2      1    codec id (1 json, 2 superjson, 3 msgpack, 128-255 custom)
- *   3      1    flags (bit 0: payload is deflate-raw compressed)
+ *   3      1    flags (bit 0: payload is deflate-raw compressed; bit 1: payload is encrypted, laid out as in codecs/encryption.ts)
  *   4      4    schema version, uint32 big-endian
  *   8      4    saga version, uint32 big-endian (authoritative over the payload's copy)
  *   12     8    write token: random per write, lets a re-sent write recognise itself
@@ -38,8 +38,9 @@ export const PLAIN_REQUEST_MAGIC = 0xfd;
 export const ENVELOPE_FORMAT_VERSION = 1;
 export const HEADER_SIZE = 28;
 export const FLAG_DEFLATE = 0x01;
+export const FLAG_ENCRYPTED = 0x02;
 /** Every flag bit this version reads; a value with any other bit set is never decoded, written over or deleted. */
-export const KNOWN_FLAGS = FLAG_DEFLATE;
+export const KNOWN_FLAGS = FLAG_DEFLATE | FLAG_ENCRYPTED;
 /** Codec ids 1..HIGHEST_BUILT_IN_CODEC_ID are the built-in codecs; 0 and the ids up to 127 above it are unassigned. */
 export const HIGHEST_BUILT_IN_CODEC_ID = 3;
 /** Ids from here to 255 belong to applications' own codecs. */

@@ -1,12 +1,14 @@
 import { deflateRawSync, inflateRawSync } from "node:zlib";
-import { DecodeError, InvalidOptionsError, StateTooLargeError } from "../src/errors";
+import { DecodeError, EncryptionKeyUnknownError, InvalidOptionsError, PlaintextRefusedError, StateTooLargeError } from "../src/errors";
 import { nonNegativeInteger } from "../src/options";
 import type { SagaCodec } from "./codec";
 import { BUILT_IN_CODECS, jsonCodec, type BuiltInCodecName } from "./index";
 import { LEGACY_WRITE_FORMAT, assertLegacyCorrelationId, assertWriteFormat, decodeLegacy, encodeLegacyRequest, type WriteFormat } from "./legacy-json";
 import { headerProblem } from "./stored-identity";
+import { IV_SIZE, KeyRing, TAG_SIZE, encryptionKeyIdOf, type EncryptionOptions } from "./encryption";
 import {
   FLAG_DEFLATE,
+  FLAG_ENCRYPTED,
   HEADER_SIZE,
   isEnvelope,
   readHeader,
@@ -42,6 +44,13 @@ export interface SerializerOptions {
    * construction otherwise. See docs/upgrading-from-0.2.2.md.
    */
   writeFormat?: WriteFormat;
+  /**
+   * Encrypt every payload written (AES-256-GCM, after compression) with the
+   * ring's current key, and read values under any key the ring holds
+   * (README "Encryption at rest"). Values stored without encryption stay
+   * readable unless requireEncrypted.
+   */
+  encryption?: EncryptionOptions;
 }
 
 export const DEFAULT_COMPRESS_ABOVE_BYTES = 16 * 1024;
@@ -56,6 +65,8 @@ export interface DecodedValue {
   sagaVersion: number | undefined;
   /** Name of the codec the payload was read with ("json" for a 0.2.2 value). */
   codec: string;
+  /** The encryption key id the value was stored under; undefined for a value stored without encryption. */
+  keyId: string | undefined;
 }
 
 export interface EncodeMeta {
@@ -64,6 +75,8 @@ export interface EncodeMeta {
   schemaVersion: number;
   /** An envelope's write token, when this is a rewrite of that write (codecs/envelope.ts writeHeader); else a fresh one. */
   writeToken?: Buffer;
+  /** The encryption IV, for golden tests only: an IV must never be used twice with one key. Else a random one. */
+  iv?: Buffer;
 }
 
 export class EnvelopeSerializer {
@@ -73,6 +86,8 @@ export class EnvelopeSerializer {
   private readonly compressAboveBytes: number;
   readonly maxStateBytes: number;
   readonly maxStateContainers: number;
+  /** The encryption keys, when the store encrypts. */
+  readonly keyRing: KeyRing | undefined;
 
   constructor(options: SerializerOptions = {}) {
     for (const codec of Object.values(BUILT_IN_CODECS)) this.codecsById.set(codec.id, codec);
@@ -90,6 +105,8 @@ export class EnvelopeSerializer {
     this.compressAboveBytes = legacy ? 0 : nonNegativeInteger("compressAboveBytes", options.compressAboveBytes ?? DEFAULT_COMPRESS_ABOVE_BYTES);
     this.maxStateBytes = nonNegativeInteger("maxStateBytes", options.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES);
     this.maxStateContainers = nonNegativeInteger("maxStateContainers", options.maxStateContainers ?? DEFAULT_MAX_STATE_CONTAINERS);
+    if (options.encryption !== undefined && legacy) throw new InvalidOptionsError('writeFormat "0.2.2" writes plain JSON, which cannot be encrypted: leave encryption out until every instance writes envelopes');
+    this.keyRing = options.encryption === undefined ? undefined : new KeyRing(options.encryption);
   }
 
   /** Turn a codec option into a codec, and make sure it can be read back. */
@@ -150,12 +167,9 @@ export class EnvelopeSerializer {
         flags |= FLAG_DEFLATE;
       }
     }
-    return writeHeader(
-      buffer,
-      { codecId: codec.id, flags, schemaVersion: meta.schemaVersion, sagaVersion: meta.sagaVersion },
-      sagaIdFingerprint(meta.sagaId),
-      meta.writeToken,
-    );
+    if (this.keyRing) flags |= FLAG_ENCRYPTED;
+    writeHeader(buffer, { codecId: codec.id, flags, schemaVersion: meta.schemaVersion, sagaVersion: meta.sagaVersion }, sagaIdFingerprint(meta.sagaId), meta.writeToken);
+    return this.keyRing ? this.keyRing.seal(buffer, buffer.subarray(HEADER_SIZE), meta.iv) : buffer;
   }
 
   /**
@@ -186,9 +200,10 @@ export class EnvelopeSerializer {
   decode(key: string, bytes: Buffer): DecodedValue {
     if (!isEnvelope(bytes)) {
       // A 0.2.2 value is its own payload: the same bounds as an envelope's.
+      if (this.keyRing?.requireEncrypted) throw new PlaintextRefusedError(key);
       if (bytes.length > this.maxStateBytes) throw new DecodeError(key, `0.2.2 JSON value is ${bytes.length} bytes, above maxStateBytes (${this.maxStateBytes})`);
       this.assertReadableContainers(key, jsonCodec, bytes);
-      return { state: decodeLegacy(key, bytes), schemaVersion: undefined, sagaVersion: undefined, codec: jsonCodec.name };
+      return { state: decodeLegacy(key, bytes), schemaVersion: undefined, sagaVersion: undefined, codec: jsonCodec.name, keyId: undefined };
     }
     const problem = headerProblem(bytes);
     if (problem !== undefined) throw new DecodeError(key, problem);
@@ -196,6 +211,13 @@ export class EnvelopeSerializer {
     const codec = this.codecsById.get(header.codecId);
     if (!codec) throw new DecodeError(key, `unknown codec id ${header.codecId}`);
     let payload = bytes.subarray(HEADER_SIZE);
+    let keyId: string | undefined;
+    if (header.flags & FLAG_ENCRYPTED) {
+      if (bytes.length > HEADER_SIZE + 256 + IV_SIZE + TAG_SIZE + this.maxStateBytes) throw new DecodeError(key, `encrypted payload is larger than maxStateBytes (${this.maxStateBytes})`);
+      ({ keyId, payload } = this.keyRingFor(key, bytes).open(key, bytes));
+    } else if (this.keyRing?.requireEncrypted) {
+      throw new PlaintextRefusedError(key);
+    }
     if (header.flags & FLAG_DEFLATE) {
       try {
         payload = inflateRawSync(payload, { maxOutputLength: this.maxStateBytes });
@@ -210,7 +232,13 @@ export class EnvelopeSerializer {
     } catch (error) {
       throw new DecodeError(key, `${codec.name} payload is corrupt: ${(error as Error)?.message}`, { cause: error });
     }
-    return { state: asStateObject(key, state), schemaVersion: header.schemaVersion, sagaVersion: header.sagaVersion, codec: codec.name };
+    return { state: asStateObject(key, state), schemaVersion: header.schemaVersion, sagaVersion: header.sagaVersion, codec: codec.name, keyId };
+  }
+
+  /** The ring an encrypted value is read with; a store without one holds none of its keys. */
+  private keyRingFor(key: string, bytes: Buffer): KeyRing {
+    if (this.keyRing) return this.keyRing;
+    throw new EncryptionKeyUnknownError(encryptionKeyIdOf(bytes) ?? "(none)", key);
   }
 }
 

@@ -28,7 +28,9 @@ export type SagaStoreErrorCode =
   | "SCHEMA_VALIDATION_FAILED"
   | "MIGRATION_FAILED"
   | "SCHEMA_VERSION_AHEAD"
-  | "MIGRATION_REFUSED";
+  | "MIGRATION_REFUSED"
+  | "ENCRYPTION_KEY_UNKNOWN"
+  | "PLAINTEXT_REFUSED";
 
 const STORE_CLASS = Symbol("saga-store-error-class");
 
@@ -488,6 +490,34 @@ export class MigrationRefusedError extends SagaStoreError {
   ) {
     super(`Migration of ${sagaName} refused: ${reason}. Nothing was written.`);
   }
+}
+
+/**
+ * A stored value is encrypted under a key id the store's key ring does not
+ * hold. Nothing is read or written over: give the ring that key (rotation
+ * keeps old keys until `stats` counts none of their values).
+ */
+export class EncryptionKeyUnknownError extends SagaStoreError {
+  readonly code = "ENCRYPTION_KEY_UNKNOWN" as const;
+  constructor(
+    readonly keyId: string,
+    readonly key: string,
+  ) {
+    super(`Stored value at "${key}" is encrypted with key id "${keyId}", which this store's encryption key ring does not hold; nothing read or written`);
+  }
+}
+
+/** encryption.requireEncrypted: a value stored without encryption is refused, not read. It is left as it is. */
+export class PlaintextRefusedError extends SagaStoreError {
+  readonly code = "PLAINTEXT_REFUSED" as const;
+  constructor(readonly key: string) {
+    super(`Stored value at "${key}" is not encrypted, and encryption.requireEncrypted refuses to read it; encrypt it first (saga-store migrate --reencrypt)`);
+  }
+}
+
+/** Stored bytes this store cannot read as they are: undecodable, under a key it lacks, or unencrypted where that is refused. */
+export function isUnreadable(error: unknown): error is DecodeError | EncryptionKeyUnknownError | PlaintextRefusedError {
+  return error instanceof DecodeError || error instanceof EncryptionKeyUnknownError || error instanceof PlaintextRefusedError;
 }
 
 /**

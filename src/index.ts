@@ -20,6 +20,7 @@ export type { SagaCodec } from "../codecs/codec";
 export { jsonCodec, superjsonCodec, msgpackCodec, type BuiltInCodecName } from "../codecs/index";
 export { DEFAULT_COMPRESS_ABOVE_BYTES, DEFAULT_MAX_STATE_BYTES, DEFAULT_MAX_STATE_CONTAINERS } from "../codecs/serializer";
 export { ENVELOPE_FORMAT_VERSION, HEADER_SIZE as ENVELOPE_HEADER_SIZE } from "../codecs/envelope";
+export { DEFAULT_KEY_REFRESH_MS, type EncryptionOptions, type EncryptionKeyRing, type EncryptionKey } from "../codecs/encryption";
 export {
   WriteStatus,
   DeleteStatus,

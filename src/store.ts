@@ -3,7 +3,7 @@ import { sagaIdFingerprint } from "../codecs/envelope";
 import { DeleteStatus, type SagaEngine } from "./engine";
 import { EngineCaller, noAnswer } from "./engine-caller";
 import { BoundedCache } from "./bounded-cache";
-import { AmbiguousIdError, ConcurrencyError, DecodeError, InvalidOptionsError, InvalidStateError, SagaNotFoundError, StoreClosedError } from "./errors";
+import { AmbiguousIdError, ConcurrencyError, DecodeError, EncryptionKeyUnknownError, InvalidOptionsError, isUnreadable, InvalidStateError, SagaNotFoundError, StoreClosedError } from "./errors";
 import { DEFAULT_KEY_PREFIX, KeyLayout, assertKeyPrefixCannotNest, assertSagaName } from "./keys";
 import { nonNegativeInteger } from "./options";
 import type { InputOf, SagaName, SagaRegistry, SeedInputOf, SeedStateOf, StateOf } from "./registry";
@@ -333,7 +333,7 @@ export class SagaStore<Types = any> {
       try {
         indexKey = this.keys.storedIndexKey(sagaName, readSagaId(this.serializer.decode(valueKey, bytes).state));
       } catch (error) {
-        if (!(error instanceof DecodeError)) throw error;
+        if (!isUnreadable(error)) throw error;
       }
       return indexKey;
     };
@@ -484,7 +484,9 @@ export class SagaStore<Types = any> {
     const engine = this.openEngine(this.keys.sagaKeysPrefix);
     const ms = this.startTimeoutMs;
     try {
-      await beforeDeadline(engine.initialize(), Date.now() + ms, () => noAnswer("initialize", undefined, false, ms));
+      // A key provider's first ring is loaded with the engine's start, under the same bound.
+      const started = Promise.all([engine.initialize(), this.serializer.keyRing?.ready()]);
+      await beforeDeadline(started, Date.now() + ms, () => noAnswer("initialize", undefined, false, ms));
       if (this.closed) throw new StoreClosedError();
     } catch (error) {
       await engine.close().catch(() => undefined);
@@ -540,7 +542,16 @@ export class SagaStore<Types = any> {
     const key = this.keys.valueKey(sagaName, correlationId);
     operation.touch(key);
     const bytes = await this.caller.call((engine) => engine.getValue(key), operation, key);
-    return bytes ? this.decodeStored(sagaName, key, bytes, operation) : null;
+    if (!bytes) return null;
+    try {
+      return this.decodeStored(sagaName, key, bytes, operation);
+    } catch (error) {
+      // A key provider's ring may have gained the key since it was loaded.
+      const ring = this.serializer.keyRing;
+      if (!(error instanceof EncryptionKeyUnknownError) || !ring?.mayLearn()) throw error;
+      await ring.reload();
+      return this.decodeStored(sagaName, key, bytes, operation);
+    }
   }
 
   /**

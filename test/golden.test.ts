@@ -8,6 +8,7 @@ import {
   ENVELOPE_FORMAT_VERSION,
   ENVELOPE_MAGIC,
   FLAG_DEFLATE,
+  FLAG_ENCRYPTED,
   HEADER_SIZE,
   KNOWN_FLAGS, HIGHEST_BUILT_IN_CODEC_ID, FIRST_CUSTOM_CODEC_ID,
   OFFSET,
@@ -184,14 +185,14 @@ const withoutToken = (bytes: Buffer) => Buffer.concat([bytes.subarray(0, 12), by
 // ---- constants ----------------------------------------------------------------
 
 describe("envelope constants", () => {
-  it("pins HEADER_SIZE = 28, ENVELOPE_FORMAT_VERSION = 1, magic 0xFE, deflate flag bit 0", () => {
+  it("pins HEADER_SIZE = 28, ENVELOPE_FORMAT_VERSION = 1, magic 0xFE, deflate flag bit 0, encrypted flag bit 1", () => {
     expect(HEADER_SIZE).toBe(28);
     expect(ENVELOPE_FORMAT_VERSION).toBe(1);
     expect(EXPORTED_HEADER_SIZE).toBe(28);
     expect(EXPORTED_FORMAT_VERSION).toBe(1);
     expect(ENVELOPE_MAGIC).toBe(0xfe);
     expect(FLAG_DEFLATE).toBe(0x01);
-    expect(KNOWN_FLAGS).toBe(0x01);
+    expect(KNOWN_FLAGS).toBe(0x03);
     expect(HIGHEST_BUILT_IN_CODEC_ID).toBe(3);
     expect(FIRST_CUSTOM_CODEC_ID).toBe(128);
     expect(OFFSET).toEqual({
@@ -292,6 +293,38 @@ describe("today's encoder reproduces the golden bytes (a codec id pins its exact
     const plain = Buffer.from(JSON.stringify(GOLDEN_INPUTS["json-deflate"]), "utf8");
     expect(inflateRawSync(golden.subarray(HEADER_SIZE)).equals(plain)).toBe(true);
     expect(inflateRawSync(encoded.subarray(HEADER_SIZE)).equals(plain)).toBe(true);
+  });
+});
+
+// ---- an encrypted envelope (README "Encryption at rest") -----------------------------
+
+describe("json-encrypted.hex: AES-256-GCM under a fixed test key and IV", () => {
+  // Fixed only here: a real IV is random per write, and must never repeat under one key.
+  const key = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
+  const iv = Buffer.from(Array.from({ length: 12 }, (_, i) => 0xa0 + i));
+  const token = Buffer.from("0123456789abcdef", "hex");
+  const encryption = { currentKeyId: "golden-key-1", keys: { "golden-key-1": key } };
+
+  it("decodes to the json golden state; the layout is header, key id length and key id, IV, ciphertext, tag", () => {
+    const golden = fixture("json-encrypted");
+    expect(golden.subarray(0, HEADER_SIZE).toString("hex")).toBe("fe01010200000001000000070123456789abcdef" + fixture("json").subarray(20, 28).toString("hex"));
+    expect(golden[HEADER_SIZE]).toBe(12);
+    expect(golden.toString("utf8", HEADER_SIZE + 1, HEADER_SIZE + 13)).toBe("golden-key-1");
+    expect(golden.subarray(HEADER_SIZE + 13, HEADER_SIZE + 25).equals(iv)).toBe(true);
+    expect(golden.length).toBe(fixture("json").length + 1 + 12 + 12 + 16);
+    const decoded = new EnvelopeSerializer({ encryption }).decode("k", golden);
+    expect(decoded.state).toStrictEqual(new EnvelopeSerializer().decode("k", fixture("json")).state);
+    expect(decoded).toMatchObject({ schemaVersion: 1, sagaVersion: 7, codec: "json", keyId: "golden-key-1" });
+  });
+
+  it("today's encoder with the same key, IV and write token writes the fixture to the byte", () => {
+    const encoded = new EnvelopeSerializer({ codec: "json", encryption }).encode("OrderSaga", GOLDEN_INPUTS.json, { ...META, writeToken: token, iv });
+    expect(encoded.toString("hex")).toBe(fixture("json-encrypted").toString("hex"));
+  });
+
+  it("flag bit 1 marks encryption, and is a known flag to the write scripts", () => {
+    expect(FLAG_ENCRYPTED).toBe(0x02);
+    expect(KNOWN_FLAGS).toBe(FLAG_DEFLATE | FLAG_ENCRYPTED);
   });
 });
 

@@ -22,6 +22,13 @@ export interface MigrateOptions extends RunControl, ProblemReporting {
   codec?: BuiltInCodecName | SagaCodec;
   /** Rewrite in this form: "envelope", or "0.2.2" plain JSON for a rollback to 0.2.2 (default: each value keeps its own). */
   format?: WriteFormat;
+  /**
+   * Also rewrite every value not encrypted under the store's current key
+   * (values of another key, and unencrypted ones): a key rotation's last
+   * step. Needs the store's encryption option. Alone, it keeps each value's
+   * schema version.
+   */
+  reencrypt?: boolean;
   /** Count what would be rewritten, and write nothing. */
   dryRun?: boolean;
   /** Values rewritten per round trip (default 256). */
@@ -31,7 +38,7 @@ export interface MigrateOptions extends RunControl, ProblemReporting {
 export interface MigrateResult {
   sagaName: string;
   /** What "at the target" means; undefined: any. */
-  target: { schemaVersion: number | undefined; codec: string | undefined; format: WriteFormat | undefined };
+  target: { schemaVersion: number | undefined; codec: string | undefined; format: WriteFormat | undefined; keyId: string | undefined };
   /** Values the first pass found, by the schema version they are stored at (0.2.2 values: the one they are read as). */
   found: { total: number; bySchemaVersion: Record<string, number> };
   /** Values the rewriting pass saw. */
@@ -62,6 +69,8 @@ interface Target {
   schemaVersion: number | undefined;
   codec: SagaCodec | undefined;
   format: WriteFormat | undefined;
+  /** reencrypt: the key id every value is to be encrypted under. */
+  keyId: string | undefined;
 }
 
 /**
@@ -77,7 +86,7 @@ export async function migrateSaga(parts: OperatorParts, sagaName: string, option
   const target = resolveTarget(parts, sagaName, options);
   const result: MigrateResult = {
     sagaName,
-    target: { schemaVersion: target.schemaVersion, codec: target.codec?.name, format: target.format },
+    target: { schemaVersion: target.schemaVersion, codec: target.codec?.name, format: target.format, keyId: target.keyId },
     found: { total: 0, bySchemaVersion: {} },
     checked: 0,
     migrated: 0,
@@ -162,7 +171,10 @@ function resolveTarget(parts: OperatorParts, sagaName: string, options: MigrateO
   if (legacy && codec !== undefined && codec !== jsonCodec) {
     throw new MigrationRefusedError(sagaName, `format "0.2.2" is plain JSON, which codec "${codec.name}" cannot produce`);
   }
-  const toSchema = options.toSchema ?? (codec === undefined && options.format === undefined ? "latest" : undefined);
+  if (options.reencrypt && !serializer.keyRing) throw new MigrationRefusedError(sagaName, "reencrypt needs the store's encryption option (saga-store: --encryption <module>)");
+  if (options.reencrypt && legacy) throw new MigrationRefusedError(sagaName, 'format "0.2.2" is plain JSON, which cannot be encrypted');
+  const keyId = options.reencrypt ? serializer.keyRing!.currentKeyId : undefined;
+  const toSchema = options.toSchema ?? (codec === undefined && options.format === undefined && !options.reencrypt ? "latest" : undefined);
   let schemaVersion: number | undefined;
   if (toSchema !== undefined) {
     if (!chain) throw new MigrationRefusedError(sagaName, "the saga is not in the registry, so its schema version cannot change (give --registry, or only a codec or format)");
@@ -186,7 +198,7 @@ function resolveTarget(parts: OperatorParts, sagaName: string, options: MigrateO
     }
     schemaVersion = legacyVersion;
   }
-  return { schemaVersion, codec: legacy ? jsonCodec : codec, format: options.format };
+  return { schemaVersion, codec: legacy ? jsonCodec : codec, format: options.format, keyId };
 }
 
 /** The first pass: every value's stored schema version, from its header alone (a 0.2.2 value: the version it is read as). False when stopped. */
@@ -241,10 +253,12 @@ function rewriteOf(
   if (target.schemaVersion !== undefined && storedVersion > target.schemaVersion) return "ahead";
   const schemaVersion = target.schemaVersion ?? storedVersion;
   const codec = target.codec ?? storedCodec;
-  // Plain JSON is json read as legacySchemaVersion: a 0.2.2 value brought to another version or codec becomes an envelope.
-  const outgrowsPlain = schemaVersion !== schemas.legacyVersion(sagaName) || codec !== jsonCodec;
+  // Plain JSON is json read as legacySchemaVersion, never encrypted: a 0.2.2 value brought to another version or
+  // codec, or to encryption, becomes an envelope.
+  const outgrowsPlain = schemaVersion !== schemas.legacyVersion(sagaName) || codec !== jsonCodec || target.keyId !== undefined;
   const format = target.format ?? (storedFormat === LEGACY_WRITE_FORMAT && outgrowsPlain ? "envelope" : storedFormat);
-  if (schemaVersion === storedVersion && codec === storedCodec && format === storedFormat) return "at-target";
+  const encryptedAsWanted = target.keyId === undefined || form.keyId === target.keyId;
+  if (schemaVersion === storedVersion && codec === storedCodec && format === storedFormat && encryptedAsWanted) return "at-target";
   decoded ??= serializer.decode(key, bytes);
   const state = schemas.rewriteAt(sagaName, key, decoded, schemaVersion);
   const sagaId = readSagaId(state);

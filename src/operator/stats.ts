@@ -1,5 +1,5 @@
 import { isCompleted, readSagaId } from "../../codecs/state-shape";
-import { DecodeError } from "../errors";
+import { isUnreadable } from "../errors";
 import { indexLeads, valueIndexStates } from "./index-check";
 import { SizeHistogram } from "./size-histogram";
 import { storedForm } from "./stored-form";
@@ -18,6 +18,10 @@ export interface SagaStats {
   byFormat: { envelope: number; "0.2.2": number; unknown: number };
   /** Envelopes with a deflate-compressed payload. */
   compressed: number;
+  /** Encrypted values by the key id they name (no key needed to count them): a key may be retired once it has none. */
+  byKeyId: Record<string, number>;
+  /** Values stored without encryption (0.2.2 values included; unreadable headers left out). */
+  unencrypted: number;
   /** Stored size in bytes: p50 and p99 exact below 64 KiB, within 1% above; max exact. 0 when there are none. */
   bytes: { p50: number; p99: number; max: number };
   withTtl: number;
@@ -47,6 +51,8 @@ export async function sagaStats(parts: OperatorParts, sagaName: string, control:
     byCodec: {},
     byFormat: { envelope: 0, "0.2.2": 0, unknown: 0 },
     compressed: 0,
+    byKeyId: {},
+    unencrypted: 0,
     bytes: { p50: 0, p99: 0, max: 0 },
     withTtl: 0,
     withoutTtl: 0,
@@ -73,7 +79,7 @@ export async function sagaStats(parts: OperatorParts, sagaName: string, control:
       try {
         state = parts.serializer.decode(key, bytes).state;
       } catch (error) {
-        if (!(error instanceof DecodeError)) throw error;
+        if (!isUnreadable(error)) throw error;
         stats.undecodable++;
         // Bytes without the envelope magic that are no JSON either are no 0.2.2 value.
         if (form.format === "0.2.2") form = { ...form, format: "unknown", codec: "unknown" };
@@ -81,6 +87,8 @@ export async function sagaStats(parts: OperatorParts, sagaName: string, control:
       stats.byFormat[form.format]++;
       bump(stats.byCodec, form.codec);
       if (form.compressed) stats.compressed++;
+      if (form.keyId !== undefined) bump(stats.byKeyId, form.keyId);
+      else if (form.format !== "unknown") stats.unencrypted++;
       if (form.header) bump(stats.bySchemaVersion, form.header.schemaVersion);
       if (!state) return;
       if (form.format === "0.2.2") bump(stats.bySchemaVersion, parts.schemas.legacyVersion(sagaName));
