@@ -24,7 +24,7 @@ import {
   type WriteResult,
 } from "../src/index";
 import { TelemetryRecorder } from "./support/telemetry-recorder";
-import { clusterEngine, memoryEngine, openBeside, redisEngine, sagaBusState, type StoreHarness } from "./support/stores";
+import { clusterEngine, memoryEngine, openBeside, rawAccess, redisEngine, sagaBusState, type StoreHarness } from "./support/stores";
 import { indexKeyOf, valueKeyOf } from "./support/key-layout";
 import { freePort } from "./support/redis-server";
 
@@ -214,7 +214,7 @@ describe.each(harnesses.map((h) => [h.name, h] as const))("diagnostics channels 
     ]);
 
     const garbageKey = valueKeyOf(prefix, SAGA, "c-3");
-    await plant(harness, store, garbageKey, Buffer.from([0xff, 0x00, 0x13]));
+    await rawAccess(store).set(garbageKey, Buffer.from([0xff, 0x00, 0x13]));
     await bare.insert(SAGA, "c-4", sagaBusState("s-4", { status: "new" }));
     const nested = await bare
       .modify(SAGA, "c-4", async (state) => {
@@ -227,15 +227,6 @@ describe.each(harnesses.map((h) => [h.name, h] as const))("diagnostics channels 
     expect(recorder.finished("modify").at(-1)).toMatchObject({ outcome: "DECODE_FAILED" });
   });
 });
-
-/** Bytes no store wrote, at a key of the store's engine. */
-async function plant(harness: StoreHarness, store: SagaStore, key: string, bytes: Buffer): Promise<void> {
-  if (harness.name === "memory") {
-    (store as unknown as { engine: MemoryEngine }).engine.plant(key, bytes);
-    return;
-  }
-  await (store as RedisSagaStore).getRedis()!.set(key, bytes);
-}
 
 describe("events of a connection's faults", () => {
   /** The embedded engine with writes that land and then lose their reply, or fail before landing. */

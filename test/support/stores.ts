@@ -80,6 +80,16 @@ export async function openBeside(harness: StoreHarness, first: { store: SagaStor
   return new SagaStore({ ...options, keyPrefix: first.prefix }, () => engine, "memory");
 }
 
+/** The bytes under a key of a store's engine, read and written beside the store (a Redis client's, or the embedded engine's). */
+export function rawAccess(store: SagaStore): { get(key: string): Promise<Buffer | null>; set(key: string, bytes: Buffer): Promise<void> } {
+  if (store instanceof RedisSagaStore) {
+    const client = store.getRedis()!;
+    return { get: (key) => client.getBuffer(key), set: async (key, bytes) => void (await client.set(key, bytes)) };
+  }
+  const engine = (store as unknown as { engine: MemoryEngine }).engine;
+  return { get: async (key) => engine.peek(key) ?? null, set: async (key, bytes) => engine.plant(key, bytes) };
+}
+
 export function sagaBusState(sagaId: string, fields: Record<string, unknown> = {}, version = 0) {
   const at = new Date("2026-01-02T03:04:05.678Z");
   return { ...fields, metadata: { sagaId, version, createdAt: at, updatedAt: at, isCompleted: false } };
