@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { RedisSagaStore, type SagaStoreOptions } from "../src/index";
 import { CLI_ORDER_V1 } from "./fixtures/cli-registry";
+import { OLD_RING } from "./fixtures/cli-encryption";
 import { runCli } from "./support/cli";
 import { uniquePrefix } from "./support/stores";
 
@@ -47,6 +48,42 @@ async function plantOrders(prefix: string, broken: boolean): Promise<void> {
 }
 
 const on = (prefix: string) => ["--url", url, "--prefix", prefix];
+
+describe("saga-store with --encryption", () => {
+  const ring = ["--encryption", "test/fixtures/cli-encryption.ts"];
+
+  it("stats counts values by key id; migrate --reencrypt rewrites them under the current key; a ring lacking a key reads none", async () => {
+    const prefix = uniquePrefix();
+    const old = storeAt(prefix, { encryption: OLD_RING });
+    for (const id of ["o-1", "o-2"]) await old.insert("OrderSaga", id, busState(`s-${id}`, { card: "4111" }));
+    await storeAt(prefix).insert("OrderSaga", "o-plain", busState("s-plain"));
+
+    const before = await runCli(["stats", "OrderSaga", ...on(prefix), ...ring, "--json"]);
+    expect(before.code, before.stderr).toBe(0);
+    expect(JSON.parse(before.stdout).sagas[0]).toMatchObject({ count: 3, byKeyId: { k1: 2 }, unencrypted: 1, undecodable: 0 });
+    const table = await runCli(["stats", "OrderSaga", ...on(prefix), ...ring]);
+    expect(table.stdout).toMatch(/ENCRYPTION KEYS\s+UNENCRYPTED/);
+    expect(table.stdout).toMatch(/k1: 2\s+1/);
+
+    const migrated = await runCli(["migrate", "OrderSaga", "--reencrypt", ...on(prefix), ...ring, "--json"]);
+    expect(migrated.code, migrated.stderr).toBe(0);
+    expect(JSON.parse(migrated.stdout)).toMatchObject({ migrated: 3, failed: 0, target: { keyId: "k2" } });
+    const after = await runCli(["stats", "OrderSaga", ...on(prefix), ...ring, "--json"]);
+    expect(JSON.parse(after.stdout).sagas[0]).toMatchObject({ count: 3, byKeyId: { k2: 3 }, unencrypted: 0 });
+
+    // Without the ring the values are counted by key id all the same, and listed as unreadable.
+    const blind = await runCli(["verify", "OrderSaga", ...on(prefix), "--json"]);
+    expect(blind.code).toBe(1);
+    expect(blind.stdout).toContain("ENCRYPTION_KEY_UNKNOWN");
+    expect(JSON.parse((await runCli(["stats", "OrderSaga", ...on(prefix), "--json"])).stdout).sagas[0]).toMatchObject({ byKeyId: { k2: 3 }, undecodable: 3 });
+  });
+
+  it("--reencrypt without --encryption is a usage error", async () => {
+    const run = await runCli(["migrate", "OrderSaga", "--reencrypt", ...on(uniquePrefix())]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("--reencrypt needs --encryption");
+  });
+});
 
 describe("stats", () => {
   it("shows the exact counts, and exits 1 for an undecodable value", async () => {

@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { FLAG_ENCRYPTED, HEADER_SIZE, OFFSET } from "../codecs/envelope";
-import { InMemorySagaStore, type EncryptionOptions, type SagaStore } from "../src/index";
+import { InMemorySagaStore, type EncryptionKeyRing, type EncryptionOptions, type SagaStore } from "../src/index";
 import { clusterEngine, memoryEngine, openBeside, rawAccess, redisEngine, sagaBusState, type StoreHarness } from "./support/stores";
 import { valueKeyOf } from "./support/key-layout";
 
@@ -48,7 +48,7 @@ describe.each(harnesses.map((h) => [h.name, h] as const))("encryption on %s", (_
       const positions = [...Array.from({ length: keyIdEnd }, (_, i) => i), keyIdEnd, keyIdEnd + 11, keyIdEnd + 12, original.length - 17, original.length - 1];
       for (const at of positions) {
         const tampered = Buffer.from(original);
-        tampered[at] ^= 0x01;
+        tampered[at] = tampered[at]! ^ 0x01;
         await raw.set(key, tampered);
         const error = await rejection(opened.store.findByCorrelationId(SAGA, "p-1"));
         // A changed key id (or its length) names a key the ring lacks; any other change fails the check.
@@ -164,7 +164,7 @@ describe("encryption options", () => {
 
   it("a key provider is loaded at the start, kept, and loaded again when a value names a key it lacked", async () => {
     let loads = 0;
-    let ring: EncryptionOptions & { currentKeyId: string } = { currentKeyId: "k1", keys: { k1 } };
+    let ring: EncryptionKeyRing = { currentKeyId: "k1", keys: { k1 } };
     const writer = new InMemorySagaStore({ encryption: ringK2 });
     const provider = async () => {
       loads++;
@@ -180,7 +180,7 @@ describe("encryption options", () => {
     await writer.insert(SAGA, "p-2", payment("s-2"));
     const bytes = (await rawAccess(writer).get("saga-bus:saga:PaymentSaga:p-2"))!;
     await rawAccess(reader).set("saga-bus:saga:PaymentSaga:p-2", bytes);
-    ring = ringK2 as typeof ring;
+    ring = { currentKeyId: "k2", keys: { k1, k2 } };
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     expect(await reader.findByCorrelationId(SAGA, "p-2")).toMatchObject({ cardHolder: SECRET });
     expect(loads).toBe(2);

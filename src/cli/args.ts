@@ -18,6 +18,7 @@ const COMMON_OPTIONS = {
   cluster: { type: "string" },
   prefix: { type: "string" },
   registry: { type: "string" },
+  encryption: { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const satisfies OptionSpecs;
@@ -27,6 +28,7 @@ export interface CommonOptions {
   cluster: string | undefined;
   prefix: string | undefined;
   registry: string | undefined;
+  encryption: string | undefined;
   json: boolean;
 }
 
@@ -53,6 +55,7 @@ export function parseCommand<const Own extends OptionSpecs>(command: CommandName
     cluster: values.cluster as string | undefined,
     prefix: values.prefix as string | undefined,
     registry: values.registry as string | undefined,
+    encryption: values.encryption as string | undefined,
     json: values.json === true,
   };
   return {

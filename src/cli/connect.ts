@@ -3,7 +3,7 @@ import { RedisSagaStore } from "../redis-store";
 import type { CommonOptions } from "./args";
 import { UsageError } from "./args";
 import type { CommandName } from "./help";
-import { loadRegistry } from "./load-registry";
+import { loadEncryption, loadRegistry } from "./load-registry";
 
 export const DEFAULT_URL = "redis://127.0.0.1:6379";
 
@@ -20,10 +20,11 @@ export interface OpenStore {
  */
 export async function openStore(command: CommandName, common: CommonOptions, writes: boolean): Promise<OpenStore> {
   const registry = common.registry === undefined ? undefined : await loadRegistry(common.registry);
+  const encryption = common.encryption === undefined ? undefined : await loadEncryption(common.encryption);
   const client = common.cluster !== undefined ? clusterClient(command, common.cluster) : standaloneClient(common.url ?? process.env.REDIS_URL ?? DEFAULT_URL);
   // ioredis reports connection trouble as events too; the store's calls already turn it into typed errors.
   client.on("error", () => {});
-  const store = new RedisSagaStore({ redis: client, keyPrefix: common.prefix, registry, allowEviction: !writes });
+  const store = new RedisSagaStore({ redis: client, keyPrefix: common.prefix, registry, encryption, allowEviction: !writes });
   return {
     store,
     async close() {

@@ -8,6 +8,8 @@ const COMMON = `Connection and output:
   --prefix <prefix>     the store's keyPrefix (default "saga-bus:")
   --registry <module>   a JS or TS module exporting the application's SagaRegistry
                         (as \`registry\` or default); TS needs tsx installed
+  --encryption <module> a JS or TS module exporting the store's encryption option
+                        (as \`encryption\` or default): the key ring to read with
   --json                one JSON document on stdout instead of tables
   -h, --help            this help
 `;
@@ -44,7 +46,7 @@ orphan index is left.
 ${COMMON}`,
   migrate: `Usage: saga-store migrate <sagaName> [options]
 
-Rewrite every value not yet at the target schema version, codec or form, each
+Rewrite every value not yet at the target schema version, codec, form or key, each
 only while it is unchanged since it was read (never over a live write).
 Ctrl-C stops between batches and reports what was done (exit 130).
 
@@ -52,6 +54,9 @@ Ctrl-C stops between batches and reports what was done (exit 130).
                            --codec nor --format is given); needs --registry
   --codec <name>           rewrite in json, msgpack or superjson
   --format <form>          rewrite as envelope, or 0.2.2 (plain JSON, for a rollback)
+  --reencrypt              also rewrite every value not encrypted under the current
+                           key of --encryption (a key rotation's last step); alone,
+                           each value keeps its schema version
   --dry-run                count what would be rewritten, write nothing
   --rate <N>               at most N values per second
   --concurrency <N>        rewrites in flight at once (default 256)

@@ -17,6 +17,7 @@ export async function migrateCommand(args: string[], io: CommandIo): Promise<num
     codec: { type: "string" },
     format: { type: "string" },
     "dry-run": { type: "boolean" },
+    reencrypt: { type: "boolean" },
     rate: { type: "string" },
     concurrency: { type: "string" },
   });
@@ -28,10 +29,12 @@ export async function migrateCommand(args: string[], io: CommandIo): Promise<num
   const rate = positiveNumber("migrate", "rate", values.rate);
   const concurrency = positiveNumber("migrate", "concurrency", values.concurrency, true);
   const dryRun = values["dry-run"] === true;
+  const reencrypt = values.reencrypt === true;
+  if (reencrypt && common.encryption === undefined) throw new UsageError("--reencrypt needs --encryption <module> (the key ring to encrypt under)", "migrate");
   const run = startLongRun(io, rate);
   let result: MigrateResult;
   try {
-    result = await withStore("migrate", common, !dryRun, (store) => store.migrateAll(sagaName, { toSchema, codec, format, dryRun, concurrency }, run.control));
+    result = await withStore("migrate", common, !dryRun, (store) => store.migrateAll(sagaName, { toSchema, codec, format, reencrypt, dryRun, concurrency }, run.control));
   } finally {
     run.finish();
   }
@@ -63,6 +66,7 @@ function renderMigrate(result: MigrateResult, stopped: boolean): string {
     ["target schema version", target.schemaVersion ?? "as stored"],
     ["target codec", target.codec ?? "as stored"],
     ["target format", target.format ?? "as stored"],
+    ["target encryption key", target.keyId ?? "as stored"],
     ["found", result.found.total],
     ["found by schema version", countsText(result.found.bySchemaVersion)],
     ["checked", result.checked],

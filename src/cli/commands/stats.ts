@@ -24,8 +24,8 @@ function renderStats(sagas: SagaStats[], stopped: boolean, prefix: string | unde
     sagas.map((s) => [s.sagaName, s.count, s.completed, s.undecodable, s.withTtl, s.withoutTtl, s.compressed, s.bytes.p50, s.bytes.p99, s.bytes.max]),
   );
   const forms = renderTable(
-    ["SAGA", "SCHEMA VERSIONS", "CODECS", "FORMATS"],
-    sagas.map((s) => [s.sagaName, countsText(s.bySchemaVersion), countsText(s.byCodec), countsText(s.byFormat)]),
+    ["SAGA", "SCHEMA VERSIONS", "CODECS", "FORMATS", "ENCRYPTION KEYS", "UNENCRYPTED"],
+    sagas.map((s) => [s.sagaName, countsText(s.bySchemaVersion), countsText(s.byCodec), countsText(s.byFormat), countsText(s.byKeyId), s.unencrypted]),
   );
   // Index trouble: an orphan makes findById fail for nobody; a missing or misdirected one hides a saga from findById.
   const indexes = renderTable(
