@@ -5,7 +5,7 @@
  * ioredis commands of the same encoded bytes on the same connection: SET for
  * insert/update/save, GET (getBuffer) for the reads. In the same cells, on the
  * same connection: a hand-written JSON store and the published 0.2.2. Then the
- * registry's cost, the diagnostics channels' cost, and the store after many distinct sagas. One server, one
+ * registry's cost, the diagnostics channels' cost, encryption's cost, and the store after many distinct sagas. One server, one
  * ioredis connection, one run. See bench/README.md.
  */
 import { randomUUID } from "node:crypto";
@@ -23,6 +23,7 @@ import { REGISTRY_ADDED_US_TARGET, benchRegistry, type RegistryRow } from "./reg
 import { SAGA_NAME, orderState, withIds, type OrderState } from "./order-state";
 import { benchScale, type ScalePlan, type ScaleRow } from "./scale";
 import { benchTelemetry, type TelemetryRow } from "./telemetry";
+import { ENCRYPTION_ADDED_US_TARGET, benchEncryption, type EncryptionRow } from "./encryption";
 
 const { RedisSagaStore } = storePackage;
 
@@ -118,10 +119,12 @@ interface Args {
   scaleSagas: number;
   /** Leave out the diagnostics channels' rows. */
   skipTelemetry: boolean;
+  /** Leave out encryption's rows. */
+  skipEncryption: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { json: false, quick: false, autoPipelining: false, cluster: false, codecs: [...CODECS], ops: [...OPS], skipContenders: false, scaleSagas: SCALE_SAGAS, skipTelemetry: false };
+  const args: Args = { json: false, quick: false, autoPipelining: false, cluster: false, codecs: [...CODECS], ops: [...OPS], skipContenders: false, scaleSagas: SCALE_SAGAS, skipTelemetry: false, skipEncryption: false };
   let scaleSagas: number | undefined;
   const list = <T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T[] => {
     const items = (value ?? "").split(",").filter(Boolean);
@@ -141,6 +144,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === "--skip-contenders") args.skipContenders = true;
     else if (flag === "--skip-scale") scaleSagas = 0;
     else if (flag === "--skip-telemetry") args.skipTelemetry = true;
+    else if (flag === "--skip-encryption") args.skipEncryption = true;
     else if (flag === "--scale-sagas") {
       const value = inline ?? argv[++i];
       scaleSagas = Number(value);
@@ -148,7 +152,7 @@ function parseArgs(argv: string[]): Args {
     } else if (flag === "--help" || flag === "-h") {
       process.stdout.write(
         "usage: npm run bench -- [--json] [--quick] [--cluster] [--auto-pipelining] [--codec json,superjson,msgpack] [--op insert,findByCorrelationId,findById,update,save]\n" +
-          "                        [--skip-contenders] [--skip-scale] [--scale-sagas N] [--skip-telemetry]\n" +
+          "                        [--skip-contenders] [--skip-scale] [--scale-sagas N] [--skip-telemetry] [--skip-encryption]\n" +
           "  REDIS_URL=redis://... uses that server (only this run's keys are deleted); otherwise a throwaway redis-server is started.\n" +
           `  --scale-sagas: distinct sagas inserted before the scale row's second measurement (default ${fmtInt(SCALE_SAGAS)}, --quick ${fmtInt(SCALE_SAGAS_QUICK)}).\n`,
       );
@@ -493,6 +497,7 @@ interface Results {
   bytes: Partial<Record<CodecName, number>>;
   registry: RegistryRow[];
   telemetry: TelemetryRow[];
+  encryption: EncryptionRow[];
   scale: ScaleRow[];
 }
 
@@ -523,6 +528,11 @@ function checkTargets(results: Results, sources: ContenderSource[]): TargetCheck
   }
   if (results.bytes.json && results.bytes.msgpack) {
     checks.push(check("msgpack bytes vs json bytes", round(results.bytes.msgpack / results.bytes.json, 3), "×", "<=", MSGPACK_BYTES_TARGET));
+  }
+  for (const r of results.encryption) {
+    if (r.concurrency === 64 || r.engine === "memory") {
+      checks.push(check(`encryption ${r.op} (${r.engine}, c=${r.concurrency}): Node CPU added`, r.addedCpuUsPerOp, "µs", "<=", ENCRYPTION_ADDED_US_TARGET));
+    }
   }
   for (const r of results.registry) {
     if (r.concurrency === 64) checks.push(check(`registry ${r.adds}: Node CPU added`, r.addedCpuUsPerOp, "µs", "<=", REGISTRY_ADDED_US_TARGET));
@@ -610,6 +620,15 @@ async function main(): Promise<void> {
         CONCURRENCIES.map((c) => planFor(c, args.quick)),
       );
     }
+    let encryptionRows: EncryptionRow[] = [];
+    if (!args.skipEncryption) {
+      log("encryption: AES-256-GCM reads and updates beside the same without a key ring");
+      encryptionRows = await benchEncryption(
+        redis,
+        runPrefix,
+        CONCURRENCIES.map((c) => planFor(c, args.quick)),
+      );
+    }
     let scaleRows: ScaleRow[] = [];
     if (args.scaleSagas > 0) {
       const codec: CodecName = args.codecs.includes("json") ? "json" : args.codecs[0]!;
@@ -628,7 +647,7 @@ async function main(): Promise<void> {
       }
     }
     const rows = humanRows.map(({ baselineP50us: _p50, baselineP99us: _p99, ...row }): Row => row);
-    const results: Results = { rows, contenders, notes, bytes, registry: registryRows, telemetry: telemetryRows, scale: scaleRows };
+    const results: Results = { rows, contenders, notes, bytes, registry: registryRows, telemetry: telemetryRows, encryption: encryptionRows, scale: scaleRows };
     const checks = checkTargets(results, sources);
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
 
@@ -733,6 +752,17 @@ async function main(): Promise<void> {
           ["engine", "op", "c", "case", "ops/s", "cpu µs", "+cpu µs"],
           telemetryRows.map((r) => [r.engine, r.op, String(r.concurrency), r.case, fmtInt(r.opsPerSec), r.cpuUsPerOp.toFixed(2), r.addedCpuUsPerOp.toFixed(2)]),
           [false, false, true, false, true, true, true],
+        ),
+      );
+    }
+    if (encryptionRows.length > 0) {
+      out.push("");
+      out.push("Encryption (json codec, AES-256-GCM; +cpu = Node CPU per op over the same store without a key ring)");
+      out.push(
+        table(
+          ["engine", "op", "c", "ops/s", "cpu µs", "plain ops/s", "plain cpu µs", "+cpu µs"],
+          encryptionRows.map((r) => [r.engine, r.op, String(r.concurrency), fmtInt(r.opsPerSec), r.cpuUsPerOp.toFixed(2), fmtInt(r.plainOpsPerSec), r.plainCpuUsPerOp.toFixed(2), r.addedCpuUsPerOp.toFixed(2)]),
+          [false, false, true, true, true, true, true, true],
         ),
       );
     }

@@ -95,7 +95,7 @@ describe("stats", () => {
     expect(human.code).toBe(1);
     // SAGA VALUES COMPLETED UNDECODABLE WITH-TTL NO-TTL COMPRESSED ...
     expect(human.stdout).toMatch(/^OrderSaga\s+5\s+1\s+2\s+0\s+5\s+0\s/m);
-    expect(human.stdout).toMatch(/^OrderSaga\s+1: 3\s+json: 3, unknown: 2\s+envelope: 3, unknown: 2$/m);
+    expect(human.stdout).toMatch(/^OrderSaga\s+1: 3\s+json: 3, unknown: 2\s+envelope: 3, unknown: 2\s+-\s+3$/m);
     // INDEX WITHOUT VALUE, MISSING, ELSEWHERE
     expect(human.stdout).toMatch(/^OrderSaga\s+1\s+0\s+0$/m);
 
