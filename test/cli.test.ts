@@ -65,6 +65,11 @@ describe("saga-store with --encryption", () => {
     expect(table.stdout).toMatch(/ENCRYPTION KEYS\s+UNENCRYPTED/);
     expect(table.stdout).toMatch(/k1: 2\s+1/);
 
+    const inspected = await runCli(["inspect", "OrderSaga", "o-1", ...on(prefix), ...ring]);
+    expect(inspected.stdout).toMatch(/^encryption key id\s+k1$/m);
+    expect(inspected.stdout).toContain("4111");
+    expect((await runCli(["inspect", "OrderSaga", "o-plain", ...on(prefix), ...ring])).stdout).toMatch(/^encryption key id\s+not encrypted$/m);
+
     const migrated = await runCli(["migrate", "OrderSaga", "--reencrypt", ...on(prefix), ...ring, "--json"]);
     expect(migrated.code, migrated.stderr).toBe(0);
     expect(JSON.parse(migrated.stdout)).toMatchObject({ migrated: 3, failed: 0, target: { keyId: "k2" } });

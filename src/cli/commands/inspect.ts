@@ -64,6 +64,7 @@ function renderInspected(saga: InspectedSaga, raw: boolean, colors: boolean): st
       ["envelope format", header?.format],
       ["flags", header && `0x${header.flags.toString(16).padStart(2, "0")}`],
       ["compressed", saga.form?.compressed],
+      ["encryption key id", saga.form?.keyId ?? (saga.form?.format === "unknown" ? undefined : "not encrypted")],
       ["schema version", header?.schemaVersion],
       ["saga version", header?.sagaVersion],
       ["write token", saga.form?.writeToken?.toString("hex")],
