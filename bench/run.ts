@@ -605,29 +605,19 @@ async function main(): Promise<void> {
     const contenders: ContenderRow[] = [];
     const bytes: Partial<Record<CodecName, number>> = {};
     for (const codec of args.codecs) bytes[codec] = await benchCodec(redis, runPrefix, codec, args, sources, { rows: humanRows, contenders, notes });
+    // The feature cells share one plan per concurrency.
+    const featurePlans = CONCURRENCIES.map((c) => planFor(c, args.quick));
     log("registry: upgrade on read and validation on save");
-    const registryRows: RegistryRow[] = await benchRegistry(
-      redis,
-      runPrefix,
-      CONCURRENCIES.map((c) => planFor(c, args.quick)),
-    );
+    const registryRows: RegistryRow[] = await benchRegistry(redis, runPrefix, featurePlans);
     let telemetryRows: TelemetryRow[] = [];
     if (!args.skipTelemetry) {
       log("telemetry: no subscriber, a no-op subscriber on every channel, instrumentSagaStore with the OpenTelemetry SDK");
-      telemetryRows = await benchTelemetry(
-        redis,
-        runPrefix,
-        CONCURRENCIES.map((c) => planFor(c, args.quick)),
-      );
+      telemetryRows = await benchTelemetry(redis, runPrefix, featurePlans);
     }
     let encryptionRows: EncryptionRow[] = [];
     if (!args.skipEncryption) {
       log("encryption: AES-256-GCM reads and updates beside the same without a key ring");
-      encryptionRows = await benchEncryption(
-        redis,
-        runPrefix,
-        CONCURRENCIES.map((c) => planFor(c, args.quick)),
-      );
+      encryptionRows = await benchEncryption(redis, runPrefix, featurePlans);
     }
     let scaleRows: ScaleRow[] = [];
     if (args.scaleSagas > 0) {
