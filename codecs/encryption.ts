@@ -22,6 +22,8 @@ export const IV_SIZE = 12;
 export const TAG_SIZE = 16;
 export const KEY_SIZE = 32;
 const MAX_KEY_ID_BYTES = 255;
+/** The most an encrypted payload adds to what it encrypts: key id length and key id, IV, tag. */
+export const MAX_SEALED_OVERHEAD = 1 + MAX_KEY_ID_BYTES + IV_SIZE + TAG_SIZE;
 
 export type EncryptionKey = Buffer | Uint8Array;
 

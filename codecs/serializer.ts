@@ -5,7 +5,7 @@ import type { SagaCodec } from "./codec";
 import { BUILT_IN_CODECS, jsonCodec, type BuiltInCodecName } from "./index";
 import { LEGACY_WRITE_FORMAT, assertLegacyCorrelationId, assertWriteFormat, decodeLegacy, encodeLegacyRequest, type WriteFormat } from "./legacy-json";
 import { headerProblem } from "./stored-identity";
-import { IV_SIZE, KeyRing, TAG_SIZE, encryptionKeyIdOf, type EncryptionOptions } from "./encryption";
+import { KeyRing, MAX_SEALED_OVERHEAD, encryptionKeyIdOf, type EncryptionOptions } from "./encryption";
 import {
   FLAG_DEFLATE,
   FLAG_ENCRYPTED,
@@ -213,7 +213,7 @@ export class EnvelopeSerializer {
     let payload = bytes.subarray(HEADER_SIZE);
     let keyId: string | undefined;
     if (header.flags & FLAG_ENCRYPTED) {
-      if (bytes.length > HEADER_SIZE + 256 + IV_SIZE + TAG_SIZE + this.maxStateBytes) throw new DecodeError(key, `encrypted payload is larger than maxStateBytes (${this.maxStateBytes})`);
+      if (bytes.length > HEADER_SIZE + MAX_SEALED_OVERHEAD + this.maxStateBytes) throw new DecodeError(key, `encrypted payload is larger than maxStateBytes (${this.maxStateBytes})`);
       ({ keyId, payload } = this.keyRingFor(key, bytes).open(key, bytes));
     } else if (this.keyRing?.requireEncrypted) {
       throw new PlaintextRefusedError(key);

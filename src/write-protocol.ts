@@ -46,7 +46,8 @@ export class WriteProtocol {
     const { keys, caller, correlationIds } = this.parts;
     const valueKey = keys.valueKey(sagaName, correlationId);
     const indexKey = keys.indexKey(sagaName, sagaId);
-    operation.touch(valueKey, indexKey);
+    operation.touch(valueKey);
+    operation.touch(indexKey);
     const { envelope, saved } = this.encode(operation, sagaName, sagaId, correlationId, state, version);
     const request = { valueKey, envelope, ttlMs: this.parts.ttlMsFor(state), indexKey, correlationId, valueKeyPrefix: keys.sagaKeyPrefix(sagaName), sagaName, sagaId };
     const { value: result, replyLost } = await caller.write(valueKey, (engine) => engine.insert(request), lostWrite(sagaName, sagaId, valueKey), operation);
@@ -83,7 +84,8 @@ export class WriteProtocol {
   ): Promise<AnySagaState> {
     const { keys, caller, correlationIds, schemas } = this.parts;
     const valueKey = keys.valueKey(sagaName, correlationId);
-    operation.touch(valueKey, indexKey);
+    operation.touch(valueKey);
+    operation.touch(indexKey);
     const ttlMs = this.parts.ttlMsFor(state);
     let { envelope, saved } = this.encode(operation, sagaName, sagaId, correlationId, state, expectedVersion + 1);
     const lost = lostWrite(sagaName, sagaId, valueKey);

@@ -83,9 +83,9 @@ export class StoreOperation implements OperationContext, RetryObserver {
     readonly sagaName: string | undefined,
   ) {}
 
-  /** Keys read or written, each listed once. */
-  touch(...keys: string[]): void {
-    for (const key of keys) if (!this.keys.includes(key)) this.keys.push(key);
+  /** A key read or written, listed once. */
+  touch(key: string): void {
+    if (!this.keys.includes(key)) this.keys.push(key);
   }
 
   /** The value written or read: its codec, schema version and saga version. */
